@@ -1,0 +1,128 @@
+package pgprovider
+
+import (
+	"context"
+	"database/sql/driver"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgprovider/pgprovider/middleware"
+)
+
+// conn is the driver.Conn database/sql pools: a virtual session that holds one replaceable
+// backend connection and runs every operation through the Connector's chain.
+//
+// It implements exactly the optional interfaces *stdlib.Conn implements, plus driver.Validator.
+type conn struct {
+	ctr  *Connector
+	id   uint64
+	be   *backend
+	tx   tx   // the session's transaction wrapper, reused: one transaction at a time
+	inTx bool // a transaction is open
+	// pinned is set once user code may have changed session state the driver cannot see
+	// (a user SET, a temporary table, raw access); the backend is then never replaced silently.
+	pinned bool
+	rawFn   func(context.Context, *pgx.Conn) error
+	stmt    *stmt // the prepared statement of the operation under way
+}
+
+var (
+	_ driver.Conn               = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+	_ driver.NamedValueChecker  = (*conn)(nil)
+	_ driver.SessionResetter    = (*conn)(nil)
+	_ driver.Validator          = (*conn)(nil)
+	_ middleware.Session        = (*conn)(nil)
+)
+
+// ID implements middleware.Session.
+func (c *conn) ID() uint64 { return c.id }
+
+// InTx implements middleware.Session.
+func (c *conn) InTx() bool { return c.inTx }
+
+// BackendPID implements middleware.Session.
+func (c *conn) BackendPID() uint32 {
+	if c.be == nil {
+		return 0
+	}
+	return c.be.pid()
+}
+
+func (c *conn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	s := middleware.Statement{Op: middleware.OpPrepare, Session: c, SQL: query, InTx: c.inTx}
+	return c.ctr.chain.Prepare(ctx, s)
+}
+
+func (c *conn) Close() error {
+	if c.be == nil {
+		return nil
+	}
+	return c.be.close()
+}
+
+func (c *conn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := c.ctr.chain.Begin(ctx, middleware.Begin{Session: c, Opts: opts}); err != nil {
+		return nil, err
+	}
+	c.tx.ctx = ctx
+	return &c.tx, nil
+}
+
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return c.ctr.chain.Exec(ctx, middleware.Statement{Op: middleware.OpExec, Session: c, SQL: query, Args: args, InTx: c.inTx})
+}
+
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.ctr.chain.Query(ctx, middleware.Statement{Op: middleware.OpQuery, Session: c, SQL: query, Args: args, InTx: c.inTx})
+}
+
+func (c *conn) Ping(ctx context.Context) error {
+	return c.ctr.chain.Ping(ctx, middleware.Call{Op: middleware.OpPing, Session: c})
+}
+
+// CheckNamedValue passes every argument through untouched, as pgx stdlib does: pgx encodes
+// them, and GORM passes pgx values such as pgx.QueryExecModeSimpleProtocol as arguments.
+func (c *conn) CheckNamedValue(*driver.NamedValue) error { return nil }
+
+func (c *conn) ResetSession(ctx context.Context) error {
+	return c.ctr.chain.ResetSession(ctx, middleware.Call{Op: middleware.OpResetSession, Session: c})
+}
+
+// IsValid runs when database/sql returns the connection to the pool. A backend that is gone
+// or still inside a transaction is not kept.
+func (c *conn) IsValid() bool {
+	return c.be != nil && !c.be.isClosed() && !c.inTx
+}
+
+// PgxConn returns the *pgx.Conn behind a driver connection, for use inside (*sql.Conn).Raw:
+//
+//	err := sqlConn.Raw(func(driverConn any) error {
+//		pc, ok := pgprovider.PgxConn(driverConn)
+//		...
+//	})
+//
+// It reports false for connections of other drivers or a connector with a custom backend.
+// The driver then no longer knows the session state of that backend: it re-applies declared
+// state on the next statement and never replaces the backend silently. Prefer [Raw], which
+// also applies the state the context declares (the tenant) before handing the connection out.
+func PgxConn(driverConn any) (*pgx.Conn, bool) {
+	c, ok := driverConn.(*conn)
+	if !ok || c.be == nil || c.be.sc == nil {
+		return nil, false
+	}
+	c.pinned = true
+	c.be.forget()
+	return c.be.pgx(), true
+}

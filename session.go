@@ -1,0 +1,117 @@
+package pgprovider
+
+// changesSession reports whether a statement may change session state the driver tracks or
+// must keep: a SET, RESET or DISCARD, set_config, a LISTEN, a temporary table, a cursor, a
+// session-level advisory lock, a DO block or procedure call. It errs on the side of yes; the
+// cost of a false yes is one extra set_config round trip later. State changed inside a
+// function the driver cannot see; raw access to the connection is handled separately.
+func changesSession(sql string) bool {
+	if containsFold(sql, "set_config") || containsFold(sql, "advisory_lock") || containsFold(sql, "pg_temp") {
+		return true
+	}
+	start := true
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == ';':
+			start = true
+			i++
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '(':
+			i++
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			j := i + 2
+			for j+1 < len(sql) && !(sql[j] == '*' && sql[j+1] == '/') {
+				j++
+			}
+			i = j + 2
+		default:
+			if start {
+				w, rest := word(sql[i:])
+				if sessionVerb(w) {
+					return true
+				}
+				if equalFold(w, "create") {
+					w2, _ := word(trimSpace(rest))
+					if equalFold(w2, "temp") || equalFold(w2, "temporary") {
+						return true
+					}
+				}
+				start = false
+			}
+			i++
+		}
+	}
+	return false
+}
+
+func sessionVerb(w string) bool {
+	switch len(w) {
+	case 2:
+		return equalFold(w, "do")
+	case 3:
+		return equalFold(w, "set")
+	case 4:
+		return equalFold(w, "load") || equalFold(w, "call")
+	case 5:
+		return equalFold(w, "reset")
+	case 6:
+		return equalFold(w, "listen")
+	case 7:
+		return equalFold(w, "discard") || equalFold(w, "prepare") || equalFold(w, "declare")
+	case 8:
+		return equalFold(w, "unlisten")
+	case 10:
+		return equalFold(w, "deallocate")
+	}
+	return false
+}
+
+func word(s string) (w, rest string) {
+	i := 0
+	for i < len(s) && (s[i] == '_' || s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z') {
+		i++
+	}
+	return s[:i], s[i:]
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '\r') {
+		s = s[1:]
+	}
+	return s
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// equalFold compares ASCII case-insensitively; b is lower case.
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lower(a[i]) != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFold reports whether s contains the lower-case ASCII needle, ignoring case.
+func containsFold(s, needle string) bool {
+	n := len(needle)
+	for i := 0; i+n <= len(s); i++ {
+		if lower(s[i]) == needle[0] && equalFold(s[i:i+n], needle) {
+			return true
+		}
+	}
+	return false
+}
