@@ -17,6 +17,7 @@ type conn struct {
 	id   uint64
 	be   *backend
 	tx   tx   // the session's transaction wrapper, reused: one transaction at a time
+	rows rows // the session's result-set wrapper, reused when free
 	inTx bool // a transaction is open
 	// pinned is set once user code may have changed session state the driver cannot see
 	// (a user SET, a temporary table, raw access); the backend is then never replaced silently.

@@ -61,10 +61,15 @@ func (e *executor) ready(ctx context.Context, cn *conn, want middleware.State) (
 }
 
 // after updates what the driver knows of the session once a statement ran.
-func (e *executor) after(cn *conn, be *backend, sql string) {
+func (e *executor) after(ctx context.Context, cn *conn, be *backend, sql string, err error) {
 	if (len(be.applied) > 0 || !e.ctr.chain.Empty()) && changesSession(sql) {
 		be.forget()
 		cn.pinned = true
+	}
+	// A user DISCARD ALL or DEALLOCATE dropped the server's prepared statements behind pgx's
+	// back; clear pgx's caches too, or the next cached statement fails once with 26000.
+	if err == nil && be.sc != nil && (containsFold(sql, "discard") || containsFold(sql, "deallocate")) && droppedPrepared(sql) {
+		_ = be.pgx().DeallocateAll(ctx)
 	}
 }
 
@@ -190,7 +195,7 @@ func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Res
 		// prepared statement on the backend that has it, and plain SQL on any other.
 		res, err = be.execer.ExecContext(ctx, s.SQL, s.Args)
 	}
-	e.after(cn, be, s.SQL)
+	e.after(ctx, cn, be, s.SQL, err)
 	if err != nil {
 		return nil, e.classify(ctx, be, s.Op, err, w0)
 	}
@@ -214,14 +219,16 @@ func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Ro
 	} else {
 		r, err = be.queryer.QueryContext(ctx, s.SQL, s.Args)
 	}
-	e.after(cn, be, s.SQL)
+	e.after(ctx, cn, be, s.SQL, err)
 	if err != nil {
 		return nil, e.classify(ctx, be, s.Op, err, w0)
 	}
-	if !e.ctr.rowsEnd {
-		return r, nil
+	w := &cn.rows
+	if w.inUse {
+		w = new(rows) // a result set of this session is still open: pgx refuses a second one
 	}
-	return &rows{inner: r, c: cn, ctx: ctx, s: s, start: start}, nil
+	*w = rows{inner: r, c: cn, ctx: ctx, s: s, start: start, inUse: true}
+	return w, nil
 }
 
 var errStmtBackend = errors.New("pgprovider: prepared statement belongs to a closed backend")

@@ -10,9 +10,10 @@ import (
 	"github.com/pgprovider/pgprovider/middleware"
 )
 
-// rows wraps a result set only when some middleware wraps OpRowsEnd, so that the end of the
-// result set runs through the chain exactly once. Without such middleware the driver returns
-// pgx stdlib's own rows and costs nothing.
+// rows wraps a result set: it classifies an error that breaks the connection during
+// iteration (the statement reached the server: its outcome is unknown), and runs OpRowsEnd
+// through the chain exactly once when some middleware wraps it. Each session embeds one, reused
+// for every result set, so wrapping costs no allocation.
 //
 // It implements exactly the optional interfaces *stdlib.Rows implements (rows_go127.go adds
 // driver.RowsColumnScanner on Go 1.27).
@@ -25,6 +26,7 @@ type rows struct {
 	n     int64
 	err   error // the error that ended iteration
 	done  bool
+	inUse bool // handed out and not closed yet (embedded wrapper only)
 }
 
 var (
@@ -59,7 +61,17 @@ func (r *rows) Close() error {
 		return nil
 	}
 	r.done = true
-	return r.c.ctr.chain.RowsEnd(r.ctx, middleware.RowsEnd{Statement: r.s, Rows: r.n, Err: r.err, Duration: time.Since(r.start)})
+	if err := r.inner.Close(); err != nil && r.err == nil {
+		r.err = r.c.ctr.exec.classifyRows(r.c, err)
+	}
+	err, c := r.err, r.c
+	if c.ctr.rowsEnd {
+		err = c.ctr.chain.RowsEnd(r.ctx, middleware.RowsEnd{Statement: r.s, Rows: r.n, Err: r.err, Duration: time.Since(r.start)})
+	}
+	if r == &c.rows {
+		*r = rows{} // free for the session's next result set
+	}
+	return err
 }
 
 func (r *rows) ColumnTypeDatabaseTypeName(i int) string {

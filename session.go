@@ -115,3 +115,36 @@ func containsFold(s, needle string) bool {
 	}
 	return false
 }
+
+// droppedPrepared reports a statement with DISCARD ALL, DISCARD PLANS or DEALLOCATE as one of
+// its commands.
+func droppedPrepared(sql string) bool {
+	for _, seg := range splitSemicolons(sql) {
+		w, rest := word(trimSpace(seg))
+		if equalFold(w, "deallocate") {
+			return true
+		}
+		if equalFold(w, "discard") {
+			w2, _ := word(trimSpace(rest))
+			if equalFold(w2, "all") || equalFold(w2, "plans") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func splitSemicolons(s string) []string {
+	var out []string
+	for {
+		i := 0
+		for i < len(s) && s[i] != ';' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i == len(s) {
+			return out
+		}
+		s = s[i+1:]
+	}
+}

@@ -5,6 +5,23 @@
 // Every node runs as a child postgres process (as the postgres OS user when
 // the test runs as root) with a parent-death signal, so servers die with the
 // test binary even if it panics or is killed.
+//
+// Per-test cluster:
+//
+//	c := pgtest.New(t, pgtest.Options{Replicas: 1})
+//	conn, err := c.Primary().Connect(ctx)
+//	...
+//	err = c.Nodes[1].WaitCaughtUp(ctx, c.Nodes[0])
+//
+// Package-shared cluster:
+//
+//	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, pgtest.Options{})) }
+//	func TestX(t *testing.T) { c := pgtest.Shared(t); ... }
+//
+// Binaries are looked up in $PGBINDIR, then `pg_config --bindir`, then the
+// newest /usr/lib/postgresql/*/bin. If they are missing, New and Shared skip
+// the test, unless the CI environment variable is set, in which case they
+// fail it.
 package pgtest
 
 import (
@@ -143,24 +160,25 @@ func (c *Cluster) newNode(name string) (*Node, error) {
 // cluster_name) are passed on the postgres command line.
 func (c *Cluster) baseConf() string {
 	set := map[string]string{
-		"fsync":                       "off",
-		"synchronous_commit":          "off",
-		"full_page_writes":            "off",
-		"listen_addresses":            "'127.0.0.1'",
-		"wal_level":                   "replica",
-		"max_wal_senders":             "10",
-		"max_replication_slots":       "10",
-		"hot_standby":                 "on",
-		"wal_log_hints":               "on",
-		"shared_buffers":              "'32MB'",
-		"max_connections":             fmt.Sprint(c.opts.MaxConnections),
-		"logging_collector":           "off",
-		"log_line_prefix":             "'%m [%p] %q%a '",
+		"fsync":                        "off",
+		"synchronous_commit":           "off",
+		"full_page_writes":             "off",
+		"listen_addresses":             "'127.0.0.1'",
+		"wal_level":                    "replica",
+		"max_wal_senders":              "10",
+		"max_replication_slots":        "10",
+		"hot_standby":                  "on",
+		"wal_log_hints":                "on",
+		"shared_buffers":               "'32MB'",
+		"max_connections":              fmt.Sprint(c.opts.MaxConnections),
+		"logging_collector":            "off",
+		"log_line_prefix":              "'%m [%p] %q%a '",
 		"wal_receiver_status_interval": "'1s'",
-		"wal_retrieve_retry_interval": "'100ms'",
-		"checkpoint_timeout":          "'30min'",
-		"max_wal_size":                "'1GB'",
-		"dynamic_shared_memory_type":  "posix",
+		"wal_retrieve_retry_interval":  "'100ms'",
+		"wal_writer_delay":             "'10ms'",
+		"checkpoint_timeout":           "'30min'",
+		"max_wal_size":                 "'1GB'",
+		"dynamic_shared_memory_type":   "posix",
 	}
 	if c.opts.SyncReplica {
 		set["synchronous_commit"] = "on"
@@ -187,6 +205,12 @@ func quoteConf(v string) string {
 		return v
 	}
 	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+}
+
+// confString quotes v as a configuration-file string, escaping backslashes
+// and quotes.
+func confString(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(v) + "'"
 }
 
 func (c *Cluster) hba() string {
@@ -240,7 +264,7 @@ func (c *Cluster) startReplica(ctx context.Context, i int) error {
 		return err
 	}
 	conf := fmt.Sprintf("primary_conninfo = %s\nprimary_slot_name = '%s'\nrecovery_target_timeline = 'latest'\n",
-		quoteConf(n.primaryConninfo(p)), n.Name)
+		confString(n.primaryConninfo(p)), n.Name)
 	if err := c.env.writeFile(filepath.Join(n.DataDir, "postgresql.auto.conf"), []byte(conf), true); err != nil {
 		return err
 	}
