@@ -23,10 +23,10 @@ type backend struct {
 	pinger   driver.Pinger
 	resetter driver.SessionResetter
 
-	tx        driver.Tx         // the open transaction, if any
-	applied   middleware.State  // session settings this backend has, as far as the driver knows
-	stateInTx bool              // settings were applied inside the open transaction
-	closed    bool              // closed by the driver
+	tx        driver.Tx        // the open transaction, if any
+	applied   middleware.State // session settings this backend has, as far as the driver knows
+	stateInTx bool             // settings were applied inside the open transaction
+	closed    bool             // closed by the driver
 }
 
 var errMissingInterface = errors.New("pgprovider: the backend driver lacks a required interface")

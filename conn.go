@@ -22,8 +22,8 @@ type conn struct {
 	// pinned is set once user code may have changed session state the driver cannot see
 	// (a user SET, a temporary table, raw access); the backend is then never replaced silently.
 	pinned bool
-	rawFn   func(context.Context, *pgx.Conn) error
-	stmt    *stmt // the prepared statement of the operation under way
+	rawFn  func(context.Context, *pgx.Conn) error
+	stmt   *stmt // the prepared statement of the operation under way
 }
 
 var (

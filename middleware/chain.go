@@ -29,8 +29,8 @@ type Executor interface {
 // Chain is an ordered list of middleware composed once around an [Executor]. The first
 // middleware listed is the outermost: it sees an operation first and its result last.
 //
-//	        request ──► mw[0] ──► mw[1] ──► … ──► executor (pgx)
-//	        result  ◄── mw[0] ◄── mw[1] ◄── … ◄──
+//	request ──► mw[0] ──► mw[1] ──► … ──► executor (pgx)
+//	result  ◄── mw[0] ◄── mw[1] ◄── … ◄──
 //
 // A Chain is safe for concurrent use.
 type Chain struct {

@@ -157,7 +157,9 @@ type PingWrapper interface{ WrapPing(next CallFunc) CallFunc }
 type ResetSessionWrapper interface{ WrapResetSession(next CallFunc) CallFunc }
 
 // BeginWrapper wraps OpBegin.
-type BeginWrapper interface{ WrapBegin(next BeginFunc) BeginFunc }
+type BeginWrapper interface {
+	WrapBegin(next BeginFunc) BeginFunc
+}
 
 // CommitWrapper wraps OpCommit.
 type CommitWrapper interface{ WrapCommit(next CallFunc) CallFunc }
@@ -166,19 +168,25 @@ type CommitWrapper interface{ WrapCommit(next CallFunc) CallFunc }
 type RollbackWrapper interface{ WrapRollback(next CallFunc) CallFunc }
 
 // PrepareWrapper wraps OpPrepare.
-type PrepareWrapper interface{ WrapPrepare(next PrepareFunc) PrepareFunc }
+type PrepareWrapper interface {
+	WrapPrepare(next PrepareFunc) PrepareFunc
+}
 
 // ExecWrapper wraps OpExec and OpStmtExec (see [Statement.Prepared]).
 type ExecWrapper interface{ WrapExec(next ExecFunc) ExecFunc }
 
 // QueryWrapper wraps OpQuery and OpStmtQuery (see [Statement.Prepared]).
-type QueryWrapper interface{ WrapQuery(next QueryFunc) QueryFunc }
+type QueryWrapper interface {
+	WrapQuery(next QueryFunc) QueryFunc
+}
 
 // StmtCloseWrapper wraps OpStmtClose.
 type StmtCloseWrapper interface{ WrapStmtClose(next CallFunc) CallFunc }
 
 // RowsEndWrapper wraps OpRowsEnd.
-type RowsEndWrapper interface{ WrapRowsEnd(next RowsEndFunc) RowsEndFunc }
+type RowsEndWrapper interface {
+	WrapRowsEnd(next RowsEndFunc) RowsEndFunc
+}
 
 // RawWrapper wraps OpRaw: access to the *pgx.Conn through pgprovider.Raw.
 type RawWrapper interface{ WrapRaw(next CallFunc) CallFunc }
