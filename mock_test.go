@@ -1,0 +1,268 @@
+package pgprovider_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/DATA-DOG/go-sqlmock"
+	"github.com/pgprovider/pgprovider"
+	"github.com/pgprovider/pgprovider/middleware"
+)
+
+// mockConnector puts go-sqlmock behind the executor.
+type mockConnector struct {
+	drv driver.Driver
+	dsn string
+}
+
+func (m mockConnector) Connect(context.Context) (driver.Conn, error) { return m.drv.Open(m.dsn) }
+func (m mockConnector) Driver() driver.Driver                       { return m.drv }
+
+var mockSeq int
+var mockMu sync.Mutex
+
+func newMock(t *testing.T, opts ...pgprovider.Option) (*sql.DB, sqlmock.Sqlmock) {
+	t.Helper()
+	mockMu.Lock()
+	mockSeq++
+	dsn := fmt.Sprintf("mock-%s-%d", t.Name(), mockSeq)
+	mockMu.Unlock()
+	mdb, mock, err := sqlmock.NewWithDSN(dsn, sqlmock.MonitorPingsOption(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mdb.Close() })
+	opts = append(opts, pgprovider.WithBackend(mockConnector{mdb.Driver(), dsn}))
+	db, err := pgprovider.Open("", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	return db, mock
+}
+
+type ctxKey string
+
+// recorder is a middleware that records each operation it sees, with a name.
+type recorder struct {
+	name string
+	log  *[]string
+}
+
+func (r recorder) add(s string) { *r.log = append(*r.log, r.name+":"+s) }
+
+func (r recorder) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
+	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+		r.add("exec>" + s.Op.String())
+		ctx = context.WithValue(ctx, ctxKey(r.name), true)
+		res, err := next(ctx, s)
+		r.add("exec<" + errText(err))
+		return res, err
+	}
+}
+
+func (r recorder) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
+	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+		r.add("query>" + s.Op.String())
+		ctx = context.WithValue(ctx, ctxKey(r.name), true)
+		return next(ctx, s)
+	}
+}
+
+func (r recorder) WrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+	return func(ctx context.Context, e middleware.RowsEnd) error {
+		_, outer := ctx.Value(ctxKey("outer")).(bool)
+		_, inner := ctx.Value(ctxKey("inner")).(bool)
+		r.add(fmt.Sprintf("rowsend rows=%d ctx=%v,%v", e.Rows, outer, inner))
+		return next(ctx, e)
+	}
+}
+
+func (r recorder) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
+	return func(ctx context.Context, b middleware.Begin) error { r.add("begin"); return next(ctx, b) }
+}
+
+func (r recorder) WrapCommit(next middleware.CallFunc) middleware.CallFunc {
+	return func(ctx context.Context, c middleware.Call) error { r.add("commit"); return next(ctx, c) }
+}
+
+func (r recorder) Close() error { r.add("close"); return nil }
+
+func errText(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return "err"
+}
+
+func TestChainOrderAndContext(t *testing.T) {
+	var log []string
+	db, mock := newMock(t, pgprovider.WithMiddleware(recorder{"outer", &log}, nil, recorder{"inner", &log}))
+	mock.ExpectExec("UPDATE t").WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectQuery("SELECT a").WillReturnRows(sqlmock.NewRows([]string{"a"}).AddRow(1).AddRow(2))
+	mock.ExpectBegin()
+	mock.ExpectExec("INSERT").WillReturnResult(sqlmock.NewResult(1, 1))
+	mock.ExpectCommit()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, "UPDATE t SET n = 1"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.QueryContext(ctx, "SELECT a FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	want := []string{
+		"outer:exec>exec", "inner:exec>exec", "inner:exec<ok", "outer:exec<ok",
+		"outer:query>query", "inner:query>query",
+		"outer:rowsend rows=2 ctx=true,true", "inner:rowsend rows=2 ctx=true,true",
+		"outer:begin", "inner:begin",
+		"outer:exec>exec", "inner:exec>exec", "inner:exec<ok", "outer:exec<ok",
+		"outer:commit", "inner:commit",
+		"inner:close", "outer:close",
+	}
+	if got := strings.Join(log, "\n"); got != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestChainErrorsShortCircuitAndRepeat(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name   string
+		mw     middleware.Funcs
+		expect func(sqlmock.Sqlmock)
+		check  func(t *testing.T, err error)
+	}{
+		{
+			name: "error from the backend reaches the caller unchanged",
+			mw: middleware.Funcs{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+				return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+					res, err := next(ctx, s)
+					if !errors.Is(err, boom) {
+						panic("middleware did not see the error")
+					}
+					return res, err
+				}
+			}},
+			expect: func(m sqlmock.Sqlmock) { m.ExpectExec("UPDATE").WillReturnError(boom) },
+			check: func(t *testing.T, err error) {
+				if !errors.Is(err, boom) {
+					t.Fatalf("got %v", err)
+				}
+			},
+		},
+		{
+			name: "short-circuit never reaches the backend",
+			mw: middleware.Funcs{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+				return func(context.Context, middleware.Statement) (driver.Result, error) { return nil, boom }
+			}},
+			expect: func(sqlmock.Sqlmock) {},
+			check: func(t *testing.T, err error) {
+				if !errors.Is(err, boom) {
+					t.Fatalf("got %v", err)
+				}
+			},
+		},
+		{
+			name: "next called twice runs the statement twice",
+			mw: middleware.Funcs{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+				return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+					if _, err := next(ctx, s); err == nil {
+						panic("first attempt should fail")
+					}
+					return next(ctx, s)
+				}
+			}},
+			expect: func(m sqlmock.Sqlmock) {
+				m.ExpectExec("UPDATE").WillReturnError(boom)
+				m.ExpectExec("UPDATE").WillReturnResult(sqlmock.NewResult(0, 1))
+			},
+			check: func(t *testing.T, err error) {
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+		{
+			name: "context replaced by a middleware reaches the backend",
+			mw: middleware.Funcs{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+				return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+					ctx, cancel := context.WithCancel(ctx)
+					cancel()
+					return next(ctx, s)
+				}
+			}},
+			expect: func(m sqlmock.Sqlmock) {
+				m.ExpectExec("UPDATE").WillDelayFor(1e9).WillReturnResult(sqlmock.NewResult(0, 1))
+			},
+			check: func(t *testing.T, err error) {
+				// go-sqlmock answers a cancelled context with its own error.
+				if err == nil || !strings.Contains(err.Error(), "cancel") {
+					t.Fatalf("got %v", err)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, mock := newMock(t, pgprovider.WithMiddleware(tt.mw))
+			tt.expect(mock)
+			_, err := db.ExecContext(context.Background(), "UPDATE t SET n = 1")
+			tt.check(t, err)
+			if err := mock.ExpectationsWereMet(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestChainConfigErrors(t *testing.T) {
+	ranked := func(r middleware.Rank) middleware.Funcs {
+		return middleware.Funcs{Rank: r, Exec: func(n middleware.ExecFunc) middleware.ExecFunc { return n }}
+	}
+	tests := []struct {
+		name string
+		mws  []middleware.Middleware
+		want error
+	}{
+		{"routing outside retry", []middleware.Middleware{ranked(middleware.RankRouting), ranked(middleware.RankRetry)}, middleware.ErrOrder},
+		{"tenancy outside tracing", []middleware.Middleware{ranked(middleware.RankTenancy), ranked(middleware.RankObserve)}, middleware.ErrOrder},
+		{"no operation", []middleware.Middleware{middleware.Funcs{}}, nil},
+		{"not a middleware", []middleware.Middleware{42}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := pgprovider.NewConnector("host=localhost", pgprovider.WithMiddleware(tt.mws...))
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if _, err := pgprovider.NewConnector("host=localhost", pgprovider.WithMiddleware(ranked(middleware.RankObserve), ranked(0), ranked(middleware.RankRetry), ranked(middleware.RankTenancy), ranked(middleware.RankRouting))); err != nil {
+		t.Fatalf("recommended order refused: %v", err)
+	}
+}
