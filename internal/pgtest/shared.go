@@ -120,3 +120,10 @@ func Shared(t testing.TB) *Cluster {
 	}
 	return shared.cluster
 }
+
+// Cleanup stops every postgres process this package started and removes the cached initdb
+// template. Programs that call Start outside tests defer it; test binaries use Main.
+func Cleanup() {
+	killRegistered()
+	removeTemplate()
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this script). On a fresh Debian machine
+# with Go it installs the PostgreSQL server binaries when they are missing. Every test starts
+# its own temporary PostgreSQL clusters; none uses a server already running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CI="${CI:-true}"
+start=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "PostgreSQL server binaries"
+bash scripts/ensure-postgres.sh
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "not formatted:"; echo "$unformatted"; exit 1; fi
+
+step "go vet"
+go vet ./...
+
+step "doc comments on every exported identifier"
+go run ./internal/doccheck .
+
+step "go test -race (with statement coverage per package)"
+go test -race -count=1 -timeout 15m -cover ./... 2>&1 | tee /tmp/pgprovider-test.log
+grep -q '^ok' /tmp/pgprovider-test.log
+
+step "root package again on Go 1.27 (driver.RowsColumnScanner)"
+GOTOOLCHAIN=go1.27.3 go test -count=1 -timeout 10m .
+
+if [ -f bench/go.mod ]; then
+  step "benchmark smoke run (one iteration each)"
+  (cd bench && go test -count=1 -run '^$' -bench . -benchtime=1x -timeout 10m ./...)
+fi
+
+step "done in $(( $(date +%s) - start ))s"
