@@ -180,7 +180,34 @@ func (e *executor) Prepare(ctx context.Context, s middleware.Statement) (driver.
 	return &stmt{c: cn, sql: s.SQL, inner: inner, be: be}, nil
 }
 
+// borrow resolves a routed statement to a connection of its target pool.
+func borrow(ctx context.Context, s middleware.Statement) (*conn, error) {
+	dc, err := s.Target.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rc, ok := dc.(*conn)
+	if !ok || rc.be == nil {
+		s.Target.Release(dc, errNotPgprovider)
+		return nil, errNotPgprovider
+	}
+	return rc, nil
+}
+
+var errNotPgprovider = errors.New("pgprovider: a routing target returned a connection that is not a pgprovider connection")
+
 func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+	if s.Target != nil {
+		rc, err := borrow(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		target := s.Target
+		s.Target, s.Session = nil, rc
+		res, err := rc.ctr.exec.Exec(ctx, s)
+		target.Release(rc, err)
+		return res, err
+	}
 	cn := session(s.Session)
 	be, err := e.ready(ctx, cn, s.State)
 	if err != nil {
@@ -203,6 +230,26 @@ func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Res
 }
 
 func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+	if s.Target != nil {
+		target := s.Target
+		rc, err := borrow(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		s.Target, s.Session = nil, rc
+		start := time.Now()
+		r, err := rc.ctr.exec.Query(ctx, s)
+		if err != nil {
+			target.Release(rc, err)
+			return nil, err
+		}
+		w := r.(*rows)
+		w.target, w.start = target, start // released when the result set closes
+		if e.ctr.rowsEnd {
+			w.chain = e.ctr.chain // the end of the result set runs through the session's chain
+		}
+		return w, nil
+	}
 	cn := session(s.Session)
 	be, err := e.ready(ctx, cn, s.State)
 	if err != nil {

@@ -22,7 +22,7 @@ type mockConnector struct {
 }
 
 func (m mockConnector) Connect(context.Context) (driver.Conn, error) { return m.drv.Open(m.dsn) }
-func (m mockConnector) Driver() driver.Driver                       { return m.drv }
+func (m mockConnector) Driver() driver.Driver                        { return m.drv }
 
 var mockSeq int
 var mockMu sync.Mutex

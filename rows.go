@@ -27,6 +27,9 @@ type rows struct {
 	err   error // the error that ended iteration
 	done  bool
 	inUse bool // handed out and not closed yet (embedded wrapper only)
+
+	target middleware.Target // routed result set: the pool c was borrowed from
+	chain  *middleware.Chain // routed result set: the session's chain, for OpRowsEnd
 }
 
 var (
@@ -64,12 +67,20 @@ func (r *rows) Close() error {
 	if err := r.inner.Close(); err != nil && r.err == nil {
 		r.err = r.c.ctr.exec.classifyRows(r.c, err)
 	}
-	err, c := r.err, r.c
-	if c.ctr.rowsEnd {
-		err = c.ctr.chain.RowsEnd(r.ctx, middleware.RowsEnd{Statement: r.s, Rows: r.n, Err: r.err, Duration: time.Since(r.start)})
+	err, c, target := r.err, r.c, r.target
+	chain := c.ctr.chain
+	if r.chain != nil {
+		chain = r.chain
 	}
+	if r.chain != nil || (target == nil && c.ctr.rowsEnd) {
+		err = chain.RowsEnd(r.ctx, middleware.RowsEnd{Statement: r.s, Rows: r.n, Err: r.err, Duration: time.Since(r.start)})
+	}
+	ended := r.err
 	if r == &c.rows {
 		*r = rows{} // free for the session's next result set
+	}
+	if target != nil {
+		target.Release(c, ended) // last: another goroutine may borrow c right away
 	}
 	return err
 }

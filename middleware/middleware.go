@@ -102,6 +102,21 @@ type Statement struct {
 	// State is the session state the statement needs; the executor applies it before the
 	// statement runs when the backend's state differs. Replace the slice, never append in place.
 	State State
+	// Target, when a routing middleware sets it, runs the statement on a connection borrowed
+	// from another pool (a replica) instead of the session's own backend. Nil means the session.
+	Target Target
+}
+
+// Target is a pool a routing middleware sends statements to. The executor borrows one
+// connection per statement and returns it when the statement ends: after an exec, or when the
+// result set of a query closes. The connection must come from a pgprovider Connector
+// (Connector.Connect), so that the executor applies declared state and accounts for bytes on it.
+type Target interface {
+	// Acquire borrows a connection for one statement.
+	Acquire(ctx context.Context) (driver.Conn, error)
+	// Release returns a connection; err is how the statement ended (nil on success), so that
+	// the pool can drop a connection that broke.
+	Release(c driver.Conn, err error)
 }
 
 // RowsEnd is the payload of OpRowsEnd: a result set came to its end.

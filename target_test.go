@@ -1,0 +1,116 @@
+package pgprovider_test
+
+import (
+	"context"
+	"database/sql/driver"
+	"sync"
+	"testing"
+
+	"github.com/pgprovider/pgprovider"
+	"github.com/pgprovider/pgprovider/middleware"
+)
+
+// testPool is a minimal routing target: a pool of pgprovider connections to another server
+// (here the same server under another application_name, standing in for a replica).
+type testPool struct {
+	ctr      *pgprovider.Connector
+	mu       sync.Mutex
+	idle     []driver.Conn
+	acquired int
+	released int
+	lastErr  error
+}
+
+func (p *testPool) Acquire(ctx context.Context) (driver.Conn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.acquired++
+	if n := len(p.idle); n > 0 {
+		c := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		return c, nil
+	}
+	return p.ctr.Connect(ctx)
+}
+
+func (p *testPool) Release(c driver.Conn, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.released++
+	p.lastErr = err
+	p.idle = append(p.idle, c)
+}
+
+type routeKey struct{}
+
+// router sends statements whose context says so to the pool.
+func router(p *testPool) middleware.Funcs {
+	return middleware.Funcs{
+		Rank: middleware.RankRouting,
+		Query: func(next middleware.QueryFunc) middleware.QueryFunc {
+			return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+				if ctx.Value(routeKey{}) != nil {
+					s.Target = p
+				}
+				return next(ctx, s)
+			}
+		},
+		Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+			return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+				if ctx.Value(routeKey{}) != nil {
+					s.Target = p
+				}
+				return next(ctx, s)
+			}
+		},
+	}
+}
+
+func TestRoutingTarget(t *testing.T) {
+	ctr, err := pgprovider.NewConnector(sharedDSN(t) + " application_name=routed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := &testPool{ctr: ctr}
+	db := openDB(t, pgprovider.WithMiddleware(withRowsEndCounter2(), declare(), router(pool)))
+	routed := context.WithValue(withState("app.tenant_id", "t1"), routeKey{}, true)
+	before := rowsEnded2
+	for i := 0; i < 3; i++ {
+		var app, tenant string
+		if err := db.QueryRowContext(routed, `select current_setting('application_name'), current_setting('app.tenant_id')`).Scan(&app, &tenant); err != nil {
+			t.Fatal(err)
+		}
+		if app != "routed" || tenant != "t1" {
+			t.Fatalf("routed query ran with application_name=%q tenant=%q", app, tenant)
+		}
+	}
+	if _, err := db.ExecContext(routed, `select 1`); err != nil {
+		t.Fatal(err)
+	}
+	var app string
+	if err := db.QueryRowContext(context.Background(), `select current_setting('application_name')`).Scan(&app); err != nil || app == "routed" {
+		t.Fatalf("unrouted query: %q %v", app, err)
+	}
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if pool.acquired != 4 || pool.released != 4 || len(pool.idle) != 1 {
+		t.Fatalf("acquired=%d released=%d idle=%d", pool.acquired, pool.released, len(pool.idle))
+	}
+	if rowsEnded2-before != 4 { // three routed result sets and one of the session
+		t.Fatalf("rows end ran %d times through the session's chain", rowsEnded2-before)
+	}
+	for _, c := range pool.idle {
+		c.Close()
+	}
+}
+
+var rowsEnded2 int
+
+func withRowsEndCounter2() middleware.Funcs {
+	return middleware.Funcs{Rank: middleware.RankObserve, RowsEnd: func(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+		return func(ctx context.Context, e middleware.RowsEnd) error {
+			rowsEnded2++
+			return next(ctx, e)
+		}
+	}}
+}
