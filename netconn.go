@@ -22,7 +22,7 @@ type netConn struct {
 
 	raw    syscall.RawConn // nil when the connection is not a plain socket (TLS, custom dialers)
 	peekFn func(fd uintptr) bool
-	pbuf   [512]byte
+	pbuf   [16]byte
 	pn     int
 	perr   error
 	peeked []byte // bytes read by a liveness check, returned by the next Read

@@ -29,7 +29,7 @@ func (fakeExecutor) Exec(ctx context.Context, s middleware.Statement) (driver.Re
 }
 
 // The first middleware listed is the outermost.
-func ExampleNewChain() {
+func ExampleChain() {
 	chain, err := middleware.NewChain(fakeExecutor{}, printer("outer"), nil, printer("inner"))
 	if err != nil {
 		panic(err)

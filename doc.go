@@ -1,0 +1,36 @@
+// Package pgprovider is a PostgreSQL driver for database/sql, built on pgx v5, that runs every
+// operation through an ordered middleware chain.
+//
+// # Opening a database
+//
+// The driver registers itself as "pgprovider":
+//
+//	db, err := sql.Open("pgprovider", "postgres://app@db/app?sslmode=verify-full")
+//
+// [Open] and [NewConnector] take options ([WithMiddleware], [WithBeforeConnect],
+// [WithAfterConnect], [WithConnConfig]); [Register] gives a configured variant a driver name
+// for tools that only take one (GORM's DriverName, sqlx). Any DSN pgx.ParseConfig accepts works.
+//
+// # Never a write applied twice
+//
+// database/sql runs an operation again on another connection when the driver answers
+// driver.ErrBadConn. pgprovider answers it only when it saw that no byte of the operation was
+// written to the server (or for operations without durable effect: ping, reset, begin, prepare,
+// rollback). When the request was written and the connection broke before the answer, the
+// error is an [*OutcomeUnknownError] matching [ErrOutcomeUnknown]: the statement may or may
+// not have been applied, and nothing runs it again.
+//
+// # Sessions and backends
+//
+// Each database/sql connection is a virtual session holding one backend connection (a pgx
+// connection). With middleware configured, a backend found closed before an operation outside a
+// transaction is replaced, so that a retry middleware reaches a fresh backend; a session whose
+// user changed session state (SET, temporary tables, LISTEN, raw access) is never moved.
+// Middleware declares the session state an operation needs (search_path, custom settings) and
+// the driver applies it in one round trip when the backend's state differs.
+//
+// # Reaching pgx
+//
+// [Raw] hands the *pgx.Conn to a function after applying the declared session state; [PgxConn]
+// returns it from inside (*sql.Conn).Raw.
+package pgprovider
