@@ -16,6 +16,7 @@ import (
 type netConn struct {
 	net.Conn
 	written atomic.Uint64
+	reading atomic.Int32 // reads in progress (pgx's background reader may wait in one while idle)
 
 	errMu   sync.Mutex
 	lastErr error
@@ -57,7 +58,9 @@ func (c *netConn) Read(b []byte) (int, error) {
 		c.peeked = c.peeked[n:]
 		return n, nil
 	}
+	c.reading.Add(1)
 	n, err := c.Conn.Read(b)
+	c.reading.Add(-1)
 	if err != nil {
 		c.setErr(err)
 	}
@@ -93,6 +96,11 @@ func (c *netConn) peek(fd uintptr) bool {
 func (c *netConn) liveness() (alive, pending bool) {
 	if c.raw == nil || len(c.peeked) > 0 {
 		return true, len(c.peeked) > 0
+	}
+	if c.reading.Load() > 0 {
+		// pgx's background reader is already waiting for data on the socket (it holds the
+		// descriptor's read lock): it will deliver whatever arrives, so do not compete.
+		return true, false
 	}
 	if err := c.raw.Read(c.peekFn); err != nil {
 		return false, false
