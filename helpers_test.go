@@ -10,7 +10,7 @@ import (
 	"github.com/pgprovider/pgprovider/middleware"
 )
 
-func sharedDSN(t *testing.T) string { return pgtest.Shared(t).Primary().DSN() }
+func sharedDSN(t testing.TB) string { return pgtest.Shared(t).Primary().DSN() }
 
 var rowsEnded atomic.Int64
 
@@ -22,3 +22,5 @@ func withRowsEndCounter() pgprovider.Option {
 		}
 	}})
 }
+
+func pgtestDSN(tb testing.TB) string { return pgtest.Shared(tb).Primary().DSN() }
