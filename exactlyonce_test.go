@@ -31,7 +31,8 @@ func (t tally) String() string {
 // every application of every operation is counted.
 func runCutWorkload(t *testing.T, driverName string, n int, seed int64) (upd, ins tally) {
 	node := pgtest.Shared(t).Primary()
-	ctx := ctxT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	p, err := faultproxy.New(fmt.Sprintf("%s:%d", node.Host, node.Port))
 	if err != nil {
 		t.Fatal(err)
