@@ -19,16 +19,17 @@ import (
 // It implements io.Closer: database/sql's DB.Close closes it, and Close closes every
 // middleware that implements io.Closer, in reverse order.
 type Connector struct {
-	drv      driver.Driver
-	cfg      Config
-	connCfg  *pgx.ConnConfig // nil with a custom Backend
-	backend  driver.Connector
-	chain    *middleware.Chain
-	exec     *executor
-	rowsEnd  bool // some middleware wraps OpRowsEnd: result sets must be wrapped
-	closed   atomic.Bool
-	closeErr error
-	once     sync.Once
+	drv                  driver.Driver
+	cfg                  Config
+	connCfg              *pgx.ConnConfig // nil with a custom Backend
+	backend              driver.Connector
+	chain                *middleware.Chain
+	exec                 *executor
+	rowsEnd              bool // some middleware wraps OpRowsEnd: result sets must be wrapped
+	closed               atomic.Bool
+	closeErr             error
+	droppedNotifications atomic.Uint64
+	once                 sync.Once
 }
 
 var sessionIDs atomic.Uint64
@@ -72,6 +73,18 @@ func newConnector(d *Driver, dsn string, opts []Option) (*Connector, error) {
 				}
 			}
 			return newNetConn(conn), nil
+		}
+		// Pool hygiene: a LISTEN run on a pooled connection must neither grow pgx's unbounded
+		// notification buffer nor hand the subscription to the next borrower.
+		userOnNotification := pc.OnNotification
+		pc.OnNotification = func(pgc *pgconn.PgConn, n *pgconn.Notification) {
+			c.droppedNotifications.Add(1)
+			if nc, ok := pgc.Conn().(*netConn); ok {
+				nc.listened.Store(true)
+			}
+			if userOnNotification != nil {
+				userOnNotification(pgc, n)
+			}
 		}
 		c.connCfg = pc
 		var sopts []stdlib.OptionOpenDB
@@ -132,6 +145,10 @@ func (c *Connector) ConnConfig() *pgx.ConnConfig {
 func (c *Connector) BeforeConnect() func(context.Context, *pgx.ConnConfig) error {
 	return c.cfg.BeforeConnect
 }
+
+// DroppedNotifications returns how many notifications pooled connections received and
+// dropped (a LISTEN run through database/sql; use package listen to receive notifications).
+func (c *Connector) DroppedNotifications() uint64 { return c.droppedNotifications.Load() }
 
 // Chain returns the built middleware chain.
 func (c *Connector) Chain() *middleware.Chain { return c.chain }

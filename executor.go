@@ -62,6 +62,9 @@ func (e *executor) ready(ctx context.Context, cn *conn, want middleware.State) (
 
 // after updates what the driver knows of the session once a statement ran.
 func (e *executor) after(ctx context.Context, cn *conn, be *backend, sql string, err error) {
+	if be.nc != nil && containsFold(sql, "listen") {
+		be.nc.listened.Store(true)
+	}
 	if (len(be.applied) > 0 || !e.ctr.chain.Empty()) && changesSession(sql) {
 		be.forget()
 		cn.pinned = true
@@ -98,6 +101,12 @@ func (e *executor) ResetSession(ctx context.Context, c middleware.Call) error {
 				_ = be.close()
 				return driver.ErrBadConn
 			}
+		}
+	}
+	if be.nc != nil && be.nc.listened.Swap(false) {
+		if err := be.pgx().PgConn().Exec(ctx, "UNLISTEN *").Close(); err != nil {
+			_ = be.close()
+			return driver.ErrBadConn
 		}
 	}
 	if be.resetter != nil {

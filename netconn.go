@@ -17,6 +17,9 @@ type netConn struct {
 	net.Conn
 	written atomic.Uint64
 	reading atomic.Int32 // reads in progress (pgx's background reader may wait in one while idle)
+	// listened is set when the session may LISTEN: a notification arrived (and was dropped)
+	// or a statement mentioned LISTEN. ResetSession then runs UNLISTEN * before reuse.
+	listened atomic.Bool
 
 	errMu   sync.Mutex
 	lastErr error

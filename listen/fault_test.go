@@ -1,0 +1,252 @@
+package listen_test
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgprovider/pgprovider/internal/faultproxy"
+	"github.com/pgprovider/pgprovider/internal/pgtest"
+	"github.com/pgprovider/pgprovider/listen"
+)
+
+// stateWatcher turns state-hook callbacks into a channel tests can await.
+func stateWatcher() (listen.Option, <-chan listen.State) {
+	ch := make(chan listen.State, 1024)
+	return listen.WithStateHook(func(s listen.State) {
+		select {
+		case ch <- s:
+		default:
+		}
+	}), ch
+}
+
+func awaitState(t *testing.T, ch <-chan listen.State, kind listen.StateKind) listen.State {
+	t.Helper()
+	timeout := time.After(waitLong)
+	for {
+		select {
+		case s := <-ch:
+			if s.Kind == kind {
+				return s
+			}
+		case <-timeout:
+			t.Fatalf("no %v state within %v", kind, waitLong)
+		}
+	}
+}
+
+func TestGapAfterReconnect(t *testing.T) {
+	node := shared(t)
+	tests := []struct {
+		name  string
+		fault func(t *testing.T, node *pgtest.Node, states <-chan listen.State)
+	}{
+		{"backend killed", func(t *testing.T, node *pgtest.Node, _ <-chan listen.State) {
+			if n, err := node.TerminateBackends(context.Background(), "application_name = 'pgprovider-listener'"); err != nil || n != 1 {
+				t.Fatalf("terminated %d: %v", n, err)
+			}
+		}},
+		{"server restarted", func(t *testing.T, node *pgtest.Node, _ <-chan listen.State) {
+			if err := node.Restart(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		// The issue asks for 10 s down; 3 s keeps the CI budget and still spans several backoffs.
+		{"server down 3s", func(t *testing.T, node *pgtest.Node, states <-chan listen.State) {
+			if err := node.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			down := time.Now()
+			for time.Since(down) < 3*time.Second {
+				awaitState(t, states, listen.StateBackoff)
+			}
+			if err := node.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openDB(t, node.DSN())
+			opt, states := stateWatcher()
+			l := newListener(t, node.DSN(), opt, listen.WithBackoff(20*time.Millisecond, 500*time.Millisecond))
+			subs := []*listen.Subscription{subscribe(t, l, "gap"), subscribe(t, l, "gap"), subscribe(t, l, "gap2")}
+			for _, s := range subs {
+				expectGap(t, s, listen.GapInitial)
+			}
+			awaitState(t, states, listen.StateConnected)
+			pid := l.Stats().BackendPID
+			start := time.Now()
+			tt.fault(t, node, states)
+			faulted := time.Now()
+			for _, s := range subs {
+				g := expectGap(t, s, listen.GapReconnect)
+				if g.Err == nil || g.Since.IsZero() {
+					t.Fatalf("gap without cause: %+v", g)
+				}
+			}
+			t.Logf("fault start -> gaps: %v (fault done -> gaps: %v)", time.Since(start), time.Since(faulted))
+			// The gap came after re-LISTEN: a NOTIFY sent now must arrive, and no second gap.
+			db.SetMaxIdleConns(0) // the pool's old backend may be gone
+			notify(t, db, "gap", "after")
+			notify(t, db, "gap2", "after")
+			for _, s := range subs {
+				expectPayload(t, s, "after")
+			}
+			st := l.Stats()
+			if st.Reconnects != 1 || st.BackendPID == pid || st.Gaps != 6 {
+				t.Fatalf("stats %+v (old pid %d)", st, pid)
+			}
+		})
+	}
+}
+
+func TestCloseIsBounded(t *testing.T) {
+	node := shared(t)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, p *faultproxy.Proxy) (await func(states <-chan listen.State))
+	}{
+		{"during backoff", func(t *testing.T, p *faultproxy.Proxy) func(<-chan listen.State) {
+			p.SetMode(faultproxy.Refuse)
+			return func(states <-chan listen.State) { awaitState(t, states, listen.StateBackoff) }
+		}},
+		{"during black-holed dial", func(t *testing.T, p *faultproxy.Proxy) func(<-chan listen.State) {
+			p.SetMode(faultproxy.Blackhole)
+			return func(<-chan listen.State) {
+				ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+				defer cancel()
+				if err := p.WaitStats(ctx, func(s faultproxy.Stats) bool { return s.Accepted > 0 }); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := faultproxy.New(node.Host + ":" + itoa(node.Port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			await := tt.setup(t, p)
+			opt, states := stateWatcher()
+			l, err := listen.New(proxyDSN(node, p), opt, listen.WithBackoff(10*time.Second, time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			subErr := make(chan error, 1)
+			go func() {
+				_, err := l.Subscribe(context.Background(), "never")
+				subErr <- err
+			}()
+			await(states)
+			start := time.Now()
+			if err := l.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 100*time.Millisecond {
+				t.Fatalf("Close took %v", d)
+			}
+			if err := <-subErr; err != listen.ErrListenerClosed {
+				t.Fatalf("pending Subscribe: %v", err)
+			}
+			if err := l.Close(context.Background()); err != nil { // idempotent
+				t.Fatal(err)
+			}
+			if _, err := l.Subscribe(context.Background(), "x"); err != listen.ErrListenerClosed {
+				t.Fatalf("Subscribe after Close: %v", err)
+			}
+		})
+	}
+}
+
+func TestHalfOpenDetectedByPing(t *testing.T) {
+	node := shared(t)
+	p, err := faultproxy.New(node.Host + ":" + itoa(node.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// The first connection goes through the proxy; reconnects go straight to the server.
+	var dials atomic.Int32
+	direct := node.Host + ":" + itoa(node.Port)
+	dialVia := listen.WithConnConfig(func(c *pgx.ConnConfig) {
+		c.DialFunc = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			addr := direct
+			if dials.Add(1) == 1 {
+				addr = p.Addr()
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+	})
+	const interval, timeout = 500 * time.Millisecond, 500 * time.Millisecond
+	l := newListener(t, node.DSN(), dialVia, listen.WithPing(interval, timeout))
+	s := subscribe(t, l, "halfopen")
+	expectGap(t, s, listen.GapInitial)
+	p.SetMode(faultproxy.Blackhole)
+	start := time.Now()
+	expectGap(t, s, listen.GapReconnect)
+	took := time.Since(start)
+	t.Logf("half-open -> gap: %v (ping interval %v + timeout %v)", took, interval, timeout)
+	if took > interval+timeout+2*time.Second {
+		t.Fatalf("half-open detected after %v", took)
+	}
+	if st := l.Stats(); st.PingFailures != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	db := openDB(t, node.DSN())
+	notify(t, db, "halfopen", "after")
+	expectPayload(t, s, "after")
+}
+
+func TestSlowSubscriberDoesNotStallOthers(t *testing.T) {
+	node := shared(t)
+	db := openDB(t, node.DSN())
+	l := newListener(t, node.DSN())
+	const total, slowBuf = 10000, 100
+	slow := subscribe(t, l, "flood", listen.Buffer(slowBuf))
+	fast := subscribe(t, l, "flood", listen.Buffer(total))
+	expectGap(t, slow, listen.GapInitial)
+	expectGap(t, fast, listen.GapInitial)
+	if _, err := db.Exec("SELECT pg_notify('flood', g::text) FROM generate_series(1, $1) g", total); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= total; i++ {
+		expectPayload(t, fast, itoa(i))
+	}
+	// Subscribe (a LISTEN through the reader) stays fast while slow is stalled.
+	start := time.Now()
+	other := subscribe(t, l, "other")
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Subscribe took %v while a subscriber is stalled", d)
+	}
+	expectGap(t, other, listen.GapInitial)
+	st := l.Stats()
+	if st.Dropped == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The stalled subscriber resumes: it gets an overflow gap and what it kept.
+	got, gaps, dropped := 0, 0, 0
+	for got+dropped < total {
+		ev := next(t, slow)
+		if ev.IsGap() {
+			t.Logf("gap after %d notifications: %+v", got, ev.Gap)
+			gaps++
+			dropped += ev.Gap.Dropped
+			if ev.Gap.Reason != listen.GapOverflow {
+				t.Fatalf("gap %+v", ev.Gap)
+			}
+			continue
+		}
+		got++
+	}
+	if gaps != 1 || got > slowBuf+1 || uint64(dropped) != st.Dropped {
+		t.Fatalf("gaps %d, got %d, dropped %d, stats %+v", gaps, got, dropped, st)
+	}
+}

@@ -1,0 +1,191 @@
+package listen_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgprovider/pgprovider"
+	"github.com/pgprovider/pgprovider/internal/faultproxy"
+	"github.com/pgprovider/pgprovider/listen"
+)
+
+func TestFromConnector(t *testing.T) {
+	node := shared(t)
+	ctx := context.Background()
+	var hooked atomic.Int32
+	c, err := pgprovider.NewConnector(node.DSN(), pgprovider.WithBeforeConnect(func(_ context.Context, cfg *pgx.ConnConfig) error {
+		hooked.Add(1)
+		cfg.RuntimeParams["application_name"] = "from-connector"
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	l, err := listen.FromConnector(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	s := subscribe(t, l, "fc")
+	expectGap(t, s, listen.GapInitial)
+	if hooked.Load() != 1 {
+		t.Fatalf("before-connect hook ran %d times", hooked.Load())
+	}
+	var app string
+	if err := node.QueryRow(ctx, "SELECT application_name FROM pg_stat_activity WHERE pid = $1", int64(l.Stats().BackendPID)).Scan(&app); err != nil || app != "from-connector" {
+		t.Fatalf("application_name %q: %v", app, err)
+	}
+
+	mock, err := pgprovider.NewConnector("", pgprovider.WithBackend(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listen.FromConnector(mock); err == nil {
+		t.Fatal("FromConnector accepted a connector without pgx configuration")
+	}
+	if _, err := listen.New("host=localhost port=notaport"); err == nil {
+		t.Fatal("New accepted a malformed DSN")
+	}
+}
+
+func TestOverflowPolicies(t *testing.T) {
+	node := shared(t)
+	db := openDB(t, node.DSN())
+	l := newListener(t, node.DSN(), listen.WithBufferSize(2), listen.WithOverflow(listen.DropOldest))
+	oldest := subscribe(t, l, "ovf")
+	newest := subscribe(t, l, "ovf", listen.Overflow(listen.DropNewest))
+	expectGap(t, oldest, listen.GapInitial)
+	expectGap(t, newest, listen.GapInitial)
+	if _, err := db.Exec("SELECT pg_notify('ovf', g::text) FROM generate_series(1, 6) g"); err != nil {
+		t.Fatal(err)
+	}
+	notify(t, db, "ovf", "end") // committed later: proves the first six were all pushed
+	tests := []struct {
+		name string
+		sub  *listen.Subscription
+		kept func(got []string) bool
+	}{
+		{"drop oldest keeps the newest", oldest, func(got []string) bool {
+			return len(got) >= 2 && got[len(got)-2] == "6" && got[len(got)-1] == "end"
+		}},
+		{"drop newest keeps the oldest", newest, func(got []string) bool {
+			// The oldest stay; "3" fits when "1" already sat in the delivery goroutine, and
+			// "end" fits when the reader pushed it after this subtest started reading.
+			j := strings.TrimSuffix(strings.Join(got, ","), ",end")
+			return j == "1,2" || j == "1,2,3"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			dropped, gaps := 0, 0
+			for len(got)+dropped < 7 {
+				ev := next(t, tt.sub)
+				if ev.IsGap() {
+					gaps++
+					dropped += ev.Gap.Dropped
+					continue
+				}
+				got = append(got, ev.Notification.Payload)
+			}
+			if gaps != 1 || !tt.kept(got) {
+				t.Fatalf("got %v, %d gaps, %d dropped", got, gaps, dropped)
+			}
+		})
+	}
+}
+
+func TestGapsMerge(t *testing.T) {
+	node := shared(t)
+	opt, states := stateWatcher()
+	l := newListener(t, node.DSN(), opt, listen.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+	s := subscribe(t, l, "merge")
+	awaitState(t, states, listen.StateConnected)
+	pid := l.Stats().BackendPID
+	// The initial gap is not read yet when the connection is lost: the subscriber sees one gap.
+	if _, err := node.TerminateBackends(context.Background(), "pid = "+itoa(int(pid))); err != nil {
+		t.Fatal(err)
+	}
+	awaitState(t, states, listen.StateConnected)
+	g := expectGap(t, s, listen.GapInitial)
+	if g.Err == nil {
+		t.Fatalf("merged gap lost the cause: %+v", g)
+	}
+	db := openDB(t, node.DSN())
+	notify(t, db, "merge", "after")
+	expectPayload(t, s, "after")
+}
+
+func TestSubscribeTimesOutWhileDown(t *testing.T) {
+	node := shared(t)
+	p, err := faultproxy.New(node.Host + ":" + itoa(node.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.SetMode(faultproxy.Blackhole)
+	opt, states := stateWatcher()
+	l := newListener(t, proxyDSN(node, p), opt, listen.WithDialTimeout(50*time.Millisecond),
+		listen.WithBackoff(10*time.Millisecond, 20*time.Millisecond), listen.WithApplicationName("down"))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = l.Subscribe(ctx, "down") // 300 ms: several 50 ms dial timeouts
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "not connected") {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	if s := awaitState(t, states, listen.StateDisconnected); s.Err == nil {
+		t.Fatal("no dial error")
+	}
+	if st := l.Stats(); st.Subscriptions != 0 || st.DialErrors == 0 || st.Connected {
+		t.Fatalf("stats %+v", st)
+	}
+	// The server comes back: a new Subscribe succeeds on the first connection.
+	p.SetMode(faultproxy.Pass)
+	s := subscribe(t, l, "down")
+	expectGap(t, s, listen.GapInitial)
+}
+
+func TestIdlePing(t *testing.T) {
+	node := shared(t)
+	l := newListener(t, node.DSN(), listen.WithPing(20*time.Millisecond, time.Second))
+	s := subscribe(t, l, "idle")
+	expectGap(t, s, listen.GapInitial)
+	deadline := time.Now().Add(waitLong)
+	for l.Stats().Pings < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := l.Stats(); st.Pings < 3 || st.PingFailures != 0 || st.Connects != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestStrings(t *testing.T) {
+	tests := []struct{ got, want string }{
+		{listen.StateConnected.String(), "connected"},
+		{listen.StateDisconnected.String(), "disconnected"},
+		{listen.StateBackoff.String(), "backoff"},
+		{listen.StateKind(0).String(), "unknown"},
+		{listen.GapInitial.String(), "initial"},
+		{listen.GapReconnect.String(), "reconnect"},
+		{listen.GapOverflow.String(), "overflow"},
+		{listen.GapReason(0).String(), "unknown"},
+		{(&listen.PanicError{Value: 1}).Error(), "listen: handler panic: 1"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%q, want %q", tt.got, tt.want)
+		}
+	}
+	if err := listen.ValidatePayload("a\x00b"); err == nil || !strings.Contains(err.Error(), "NUL") {
+		t.Fatalf("NUL payload: %v", err)
+	}
+	if err := listen.NotifyJSON(context.Background(), nil, "c", func() {}); err == nil {
+		t.Fatal("NotifyJSON encoded a func")
+	}
+}
