@@ -73,7 +73,10 @@ func (a all) WrapQuery(n QueryFunc) QueryFunc {
 	}
 }
 func (a all) WrapRowsEnd(n RowsEndFunc) RowsEndFunc {
-	return func(ctx context.Context, e RowsEnd) error { *a.log = append(*a.log, a.name+":rows_end"); return n(ctx, e) }
+	return func(ctx context.Context, e RowsEnd) error {
+		*a.log = append(*a.log, a.name+":rows_end")
+		return n(ctx, e)
+	}
 }
 func (a all) Close() error {
 	*a.log = append(*a.log, a.name+":close")

@@ -41,8 +41,8 @@ type env struct {
 	db         *sql.DB         // pgprovider with the logging middleware
 }
 
-// step is one part of the demo. Later parts (LISTEN/NOTIFY, tenancy, replica failover) are
-// added to the steps list below.
+// step is one part of the demo. Later parts (tenancy, replica failover) are added to the
+// steps list below.
 type step struct {
 	title string
 	// cluster marks steps that need the temporary cluster (its replica, its nodes).
@@ -57,6 +57,8 @@ var steps = []step{
 	{title: "rollback", run: stepRollback},
 	{title: "prepared statement reused", run: stepPrepared},
 	{title: "COPY through pgprovider.Raw", run: stepCopy},
+	{title: "LISTEN/NOTIFY across a killed listener connection", run: stepListen},
+	{title: "retry.Tx on serialization failures; pgerror classification", run: stepRetry},
 	{title: "replica catching up", cluster: true, run: stepReplica},
 	{title: "bad-connection safety: a cut after the request was sent", run: stepBadConn},
 }
@@ -154,7 +156,9 @@ func createSchema(ctx context.Context, e *env) error {
 			qty  int  NOT NULL
 		);
 		CREATE TABLE `+demoSchema+`.counter (n int NOT NULL);
-		INSERT INTO `+demoSchema+`.counter VALUES (0)`)
+		INSERT INTO `+demoSchema+`.counter VALUES (0);
+		CREATE TABLE `+demoSchema+`.tally (id int PRIMARY KEY, n int NOT NULL);
+		INSERT INTO `+demoSchema+`.tally VALUES (1, 0)`)
 	return err
 }
 

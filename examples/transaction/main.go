@@ -1,5 +1,6 @@
 // Command transaction shows transactions with pgprovider: commit and rollback with the
-// deferred-rollback idiom, isolation levels, savepoints and read-only transactions.
+// deferred-rollback idiom, isolation levels, savepoints, read-only transactions, and
+// serializable transactions run again by retry.Tx on real serialization conflicts.
 //
 //	DATABASE_URL='postgres://user:pass@localhost:5432/db?sslmode=disable' go run ./examples/transaction
 package main
@@ -11,10 +12,14 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider"
+	"github.com/pgprovider/pgprovider/pgerror"
+	"github.com/pgprovider/pgprovider/retry"
 )
 
 // table is created at the start and dropped at the end.
@@ -52,7 +57,7 @@ func run() (err error) {
 	}()
 
 	for _, f := range []func(context.Context, *sql.DB) error{
-		commitAndRollback, isolationLevels, repeatableRead, savepoints, readOnly,
+		commitAndRollback, isolationLevels, repeatableRead, savepoints, readOnly, serializableRetry,
 	} {
 		if err := f(ctx, db); err != nil {
 			return err
@@ -204,5 +209,75 @@ func readOnly(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("want read_only_sql_transaction, got %v", err)
 	}
 	fmt.Println("read-only: a write is refused:", pgErr.Message)
+	return nil
+}
+
+// Increments each goroutine of serializableRetry makes.
+const (
+	workers   = 2
+	perWorker = 25
+)
+
+// serializableRetry has two goroutines increment the same row perWorker times each, every
+// increment a read-modify-write (SELECT, then UPDATE with the value read plus one) in its own
+// SERIALIZABLE transaction. Under READ COMMITTED, overlapping increments would be lost; under
+// SERIALIZABLE PostgreSQL aborts one of two overlapping transactions with SQLSTATE 40001, and
+// retry.Tx runs the whole closure again on a fresh snapshot. The final value is exact.
+func serializableRetry(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" VALUES ('tally', 0)"); err != nil {
+		return err
+	}
+	var retried, serialization atomic.Int64
+	opts := []retry.Option{
+		// Two goroutines hammering one row conflict often: allow more attempts than the
+		// default, with short waits.
+		retry.WithMaxAttempts(20),
+		retry.WithInterval(time.Millisecond, 50*time.Millisecond),
+		retry.WithOnAttempt(func(_ context.Context, a retry.Attempt) {
+			if a.Err != nil && a.Retry {
+				retried.Add(1)
+				if pgerror.Is(a.Err, pgerror.ErrSerializationFailure) {
+					serialization.Add(1)
+				}
+			}
+		}),
+	}
+	serializable := &sql.TxOptions{Isolation: sql.LevelSerializable}
+	increment := func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT balance FROM "+table+" WHERE name = 'tally'").Scan(&n); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE "+table+" SET balance = $1 WHERE name = 'tally'", n+1)
+		return err
+	}
+
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perWorker {
+				if err := retry.Tx(ctx, db, serializable, increment, opts...); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var got int
+	if err := db.QueryRowContext(ctx, "SELECT balance FROM "+table+" WHERE name = 'tally'").Scan(&got); err != nil {
+		return err
+	}
+	if got != workers*perWorker {
+		return fmt.Errorf("serializable retry: want %d, got %d", workers*perWorker, got)
+	}
+	fmt.Printf("serializable retry: %d goroutines x %d increments = %d; %d attempts retried (%d on SQLSTATE 40001)\n",
+		workers, perWorker, got, retried.Load(), serialization.Load())
 	return nil
 }
