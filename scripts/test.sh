@@ -25,6 +25,10 @@ step "go test -race (with statement coverage per package)"
 go test -race -count=1 -timeout 15m -cover ./... 2>&1 | tee /tmp/pgprovider-test.log
 grep -q '^ok' /tmp/pgprovider-test.log
 
+step "tenant isolation stress, 100 000 statements per mode, without the race detector"
+go test -count=1 -run 'TestStressIsolation' -v ./tenancy/ 2>&1 | grep -E '^(---|ok|FAIL|PASS)|statements|leak' | tee /tmp/pgprovider-stress.log
+grep -q '^ok' /tmp/pgprovider-stress.log
+
 step "root package again on Go 1.27 (driver.RowsColumnScanner)"
 GOTOOLCHAIN=go1.27.3 go test -count=1 -timeout 10m .
 

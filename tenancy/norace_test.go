@@ -1,0 +1,5 @@
+//go:build !race
+
+package tenancy_test
+
+const raceEnabled = false
