@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -79,6 +80,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	defer cancel()
 	start := time.Now()
 
+	out = &syncWriter{w: out} // the retry step's transactions log from two goroutines
 	e := &env{out: out}
 	if url := os.Getenv("DATABASE_URL"); url != "" {
 		fmt.Fprintln(out, "using DATABASE_URL (no replica part)")
@@ -188,4 +190,18 @@ func counter(ctx context.Context, e *env) (int, error) {
 	var n int
 	err = db.QueryRowContext(ctx, "SELECT n FROM counter").Scan(&n)
 	return n, err
+}
+
+// syncWriter serializes writes to w, so that steps with concurrent sessions can print to any
+// writer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// Write writes p to the underlying writer under the lock.
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -248,16 +248,24 @@ func serializableRetry(ctx context.Context, db *sql.DB) error {
 		if err := tx.QueryRowContext(ctx, "SELECT balance FROM "+table+" WHERE name = 'tally'").Scan(&n); err != nil {
 			return err
 		}
+		time.Sleep(time.Millisecond) // the application's work between read and write
 		_, err := tx.ExecContext(ctx, "UPDATE "+table+" SET balance = $1 WHERE name = 'tally'", n+1)
 		return err
 	}
 
+	// Open a connection per goroutine first and start them together, so that they overlap
+	// from the first increment instead of one finishing while the other dials.
+	if err := warmPool(ctx, db, workers); err != nil {
+		return err
+	}
+	start := make(chan struct{})
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
 			for range perWorker {
 				if err := retry.Tx(ctx, db, serializable, increment, opts...); err != nil {
 					errs[w] = err
@@ -266,6 +274,7 @@ func serializableRetry(ctx context.Context, db *sql.DB) error {
 			}
 		}()
 	}
+	close(start)
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -279,5 +288,23 @@ func serializableRetry(ctx context.Context, db *sql.DB) error {
 	}
 	fmt.Printf("serializable retry: %d goroutines x %d increments = %d; %d attempts retried (%d on SQLSTATE 40001)\n",
 		workers, perWorker, got, retried.Load(), serialization.Load())
+	return nil
+}
+
+// warmPool leaves n idle connections in db's pool (database/sql keeps 2 idle by default).
+func warmPool(ctx context.Context, db *sql.DB, n int) error {
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+	}
 	return nil
 }
