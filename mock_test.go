@@ -266,3 +266,71 @@ func TestChainConfigErrors(t *testing.T) {
 		t.Fatalf("recommended order refused: %v", err)
 	}
 }
+
+// TestMockBackendPaths runs prepared statements, result sets and transactions over a
+// non-pgx backend, where the driver uses the backend's own statements.
+func TestMockBackendPaths(t *testing.T) {
+	db, mock := newMock(t, withRowsEndCounter())
+	ctx := context.Background()
+	prep := mock.ExpectPrepare("INSERT INTO t")
+	prep.ExpectExec().WithArgs(sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
+	prep.ExpectQuery().WithArgs(sqlmock.AnyArg()).WillReturnRows(sqlmock.NewRows([]string{"a"}).AddRow("x"))
+	prep.WillBeClosed()
+	st, err := db.PrepareContext(ctx, "INSERT INTO t VALUES ($1) RETURNING a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ExecContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.QueryContext(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := rows.ColumnTypes()
+	if err != nil || len(ct) != 1 {
+		t.Fatal(err)
+	}
+	_ = ct[0].DatabaseTypeName()
+	_, _ = ct[0].Length()
+	_, _, _ = ct[0].DecimalSize()
+	_ = ct[0].ScanType()
+	var a string
+	for rows.Next() {
+		if err := rows.Scan(&a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rows.Close(); err != nil || a != "x" {
+		t.Fatalf("%q %v", a, err)
+	}
+
+	st.Close()
+	mock.ExpectBegin()
+	mock.ExpectRollback()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	mock.ExpectPing()
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := pgprovider.PgxConn(nil); ok {
+		t.Fatal("PgxConn(nil)")
+	}
+	c, _ := db.Conn(ctx)
+	defer c.Close()
+	c.Raw(func(dc any) error {
+		if _, ok := pgprovider.PgxConn(dc); ok {
+			t.Error("PgxConn over a mock backend")
+		}
+		return nil
+	})
+	if err := pgprovider.Raw(ctx, c, nil); err == nil {
+		t.Fatal("Raw over a mock backend must fail")
+	}
+}

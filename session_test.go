@@ -1,0 +1,61 @@
+package pgprovider
+
+import "testing"
+
+func TestChangesSession(t *testing.T) {
+	tests := []struct {
+		sql  string
+		want bool
+	}{
+		{"SELECT 1", false},
+		{"UPDATE t SET n = 1", false},
+		{"select * from t offset 5", false},
+		{"SET search_path = x", true},
+		{"  set app.x = '1'", true},
+		{"/* comment */ SET x = 1", true},
+		{"-- line\nRESET ALL", true},
+		{"select 1; discard all", true},
+		{"select set_config('app.x', '1', false)", true},
+		{"SELECT pg_advisory_lock(1)", true},
+		{"create temp table x (a int)", true},
+		{"CREATE TEMPORARY TABLE x (a int)", true},
+		{"create table x (a int)", false},
+		{"insert into pg_temp.x values (1)", true},
+		{"LISTEN ch", true},
+		{"unlisten *", true},
+		{"PREPARE p AS SELECT 1", true},
+		{"DEALLOCATE ALL", true},
+		{"DECLARE c CURSOR WITH HOLD FOR SELECT 1", true},
+		{"DO $$ BEGIN END $$", true},
+		{"CALL proc()", true},
+		{"LOAD 'auto_explain'", true},
+		{"(select 1)", false},
+		{"", false},
+		{"/* unterminated", false},
+	}
+	for _, tt := range tests {
+		if got := changesSession(tt.sql); got != tt.want {
+			t.Errorf("changesSession(%q) = %v, want %v", tt.sql, got, tt.want)
+		}
+	}
+}
+
+func TestDroppedPrepared(t *testing.T) {
+	tests := []struct {
+		sql  string
+		want bool
+	}{
+		{"DISCARD ALL", true},
+		{"discard plans", true},
+		{"DISCARD TEMP", false},
+		{"select 1; deallocate all", true},
+		{"DEALLOCATE p1", true},
+		{"select 'discard all'", false},
+		{"SELECT 1", false},
+	}
+	for _, tt := range tests {
+		if got := droppedPrepared(tt.sql); got != tt.want {
+			t.Errorf("droppedPrepared(%q) = %v, want %v", tt.sql, got, tt.want)
+		}
+	}
+}
