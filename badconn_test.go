@@ -20,20 +20,22 @@ import (
 // cutter arms a one-shot cut on the next request that executes something: a client chunk
 // that starts with a simple Query ('Q') or a Bind ('B') message.
 type cutter struct {
-	armed  atomic.Int32 // 0: off; 1: cut before; 2: cut after; 3: cut in the middle of the reply
-	replyN atomic.Int32 // connection whose next reply chunk is cut in the middle
+	armed  atomic.Int32 // 0: off; 1: cut before; 2: cut after; 3: cut in the middle of the reply; 4: drop the reply
+	replyN atomic.Int32 // connection whose next reply chunk is cut
+	replyA atomic.Int32 // what to do with that reply chunk
 }
 
 const (
 	cutBefore = 1
 	cutAfter  = 2
 	cutReply  = 3
+	dropReply = 4 // the server ran the request (it answered); the answer is lost
 )
 
 func (c *cutter) filter(connID int, dir faultproxy.Direction, chunk []byte) faultproxy.Action {
 	if dir == faultproxy.ServerToClient {
 		if c.replyN.CompareAndSwap(int32(connID), 0) {
-			return faultproxy.CutMiddle
+			return faultproxy.Action(c.replyA.Load())
 		}
 		return faultproxy.Forward
 	}
@@ -46,6 +48,10 @@ func (c *cutter) filter(connID int, dir faultproxy.Direction, chunk []byte) faul
 	case cutAfter:
 		return faultproxy.CutAfter
 	case cutReply:
+		c.replyA.Store(int32(faultproxy.CutMiddle))
+		c.replyN.Store(int32(connID))
+	case dropReply:
+		c.replyA.Store(int32(faultproxy.CutBefore))
 		c.replyN.Store(int32(connID))
 	}
 	return faultproxy.Forward
@@ -149,6 +155,7 @@ func TestNoDuplicateOnCut(t *testing.T) {
 		{"request swallowed", cutBefore, false},
 		{"after request", cutAfter, false},
 		{"mid reply", cutReply, false},
+		{"reply lost", dropReply, false},
 	}
 	for _, p := range paths {
 		for _, c := range cuts {
@@ -176,6 +183,8 @@ func TestNoDuplicateOnCut(t *testing.T) {
 					if applied != 1 {
 						t.Fatalf("success with applied=%d", applied)
 					}
+				case c.arm == dropReply && p.write && applied != 1:
+					t.Fatalf("the server answered, so the write ran: applied=%d err=%v", applied, err)
 				default:
 					if applied > 1 {
 						t.Fatalf("applied %d times", applied)
@@ -211,7 +220,7 @@ func TestNoDuplicateOnCut(t *testing.T) {
 		}},
 	}
 	for _, p := range noEffect {
-		for _, arm := range []int32{cutBefore, cutAfter, cutReply} {
+		for _, arm := range []int32{cutBefore, cutAfter, cutReply, dropReply} {
 			t.Run(fmt.Sprintf("%s/cut%d", p.name, arm), func(t *testing.T) {
 				e := newCutEnv(t, "pgprovider")
 				ctx := ctxT(t)
@@ -227,7 +236,7 @@ func TestNoDuplicateOnCut(t *testing.T) {
 	}
 
 	// COMMIT: never re-run, and an unknown outcome says so.
-	for _, arm := range []int32{cutBefore, cutAfter, cutReply} {
+	for _, arm := range []int32{cutBefore, cutAfter, cutReply, dropReply} {
 		t.Run(fmt.Sprintf("commit/cut%d", arm), func(t *testing.T) {
 			e := newCutEnv(t, "pgprovider")
 			ctx := ctxT(t)
@@ -241,7 +250,7 @@ func TestNoDuplicateOnCut(t *testing.T) {
 			e.cut.armed.Store(arm)
 			err = tx.Commit()
 			applied := e.count(t)
-			if err == nil || !errors.Is(err, pgprovider.ErrOutcomeUnknown) || applied > 1 {
+			if err == nil || !errors.Is(err, pgprovider.ErrOutcomeUnknown) || applied > 1 || (arm == dropReply && applied != 1) {
 				t.Fatalf("commit: err=%v applied=%d", err, applied)
 			}
 			t.Logf("err=%v applied=%d", err, applied)
@@ -276,7 +285,7 @@ func TestPgxStdlibDuplicates(t *testing.T) {
 		if err := e.db.PingContext(ctx); err != nil {
 			t.Fatal(err)
 		}
-		e.cut.armed.Store(cutAfter)
+		e.cut.armed.Store(dropReply)
 		_, err := e.db.ExecContext(ctx, fmt.Sprintf(`update %s set n = n + 1 where id = 1`, e.table))
 		return err, e.count(t)
 	}
