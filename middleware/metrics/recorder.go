@@ -1,0 +1,268 @@
+// Package metrics is pgprovider's in-driver metrics recorder: one cheap recorder per
+// operation kind (atomic counters and fixed-bucket histograms with the OpenTelemetry
+// semantic-convention buckets, no allocation on the success path) that both the OpenTelemetry
+// exporter (package middleware/otel) and the Prometheus collector (package middleware/prom)
+// read, so the hot path pays once whatever is exported.
+//
+// A [Recorder] is itself a middleware: list it in the chain when no tracing middleware feeds
+// it (the OpenTelemetry middleware records into a recorder given with its WithRecorder option;
+// do not list that recorder in the chain as well, or operations are counted twice).
+package metrics
+
+import (
+	"context"
+	"database/sql/driver"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/middleware/internal/sqlsummary"
+)
+
+// Buckets are the histogram bucket upper bounds in seconds, as the OpenTelemetry database
+// semantic conventions advise for db.client.operation.duration.
+var Buckets = [...]float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10}
+
+var bucketNanos = func() (b [len(Buckets)]int64) {
+	for i, s := range Buckets {
+		b[i] = int64(s * 1e9)
+	}
+	return b
+}()
+
+// Histogram is a fixed-bucket duration histogram updated with atomic operations.
+// The zero value is ready to use.
+type Histogram struct {
+	counts [len(Buckets) + 1]atomic.Uint64
+	count  atomic.Uint64
+	sum    atomic.Int64 // nanoseconds
+}
+
+// Observe records one duration.
+func (h *Histogram) Observe(d time.Duration) {
+	n := int64(d)
+	i := 0
+	for i < len(bucketNanos) && n > bucketNanos[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sum.Add(n)
+	h.count.Add(1)
+}
+
+// HistogramSnapshot is a point-in-time copy of a [Histogram].
+type HistogramSnapshot struct {
+	// Counts holds the number of observations per bucket (not cumulative); the last entry
+	// counts observations above the largest bound.
+	Counts [len(Buckets) + 1]uint64
+	// Count is the number of observations.
+	Count uint64
+	// Sum is the total of the observations, in seconds.
+	Sum float64
+}
+
+// Snapshot copies the histogram. Under concurrent updates Count may briefly differ from the
+// sum of Counts by the observations in flight.
+func (h *Histogram) Snapshot() HistogramSnapshot {
+	var s HistogramSnapshot
+	for i := range h.counts {
+		s.Counts[i] = h.counts[i].Load()
+		s.Count += s.Counts[i]
+	}
+	s.Sum = float64(h.sum.Load()) / 1e9
+	return s
+}
+
+// Cumulative returns the cumulative bucket counts (Prometheus style), one per bound.
+func (s HistogramSnapshot) Cumulative() map[float64]uint64 {
+	m := make(map[float64]uint64, len(Buckets))
+	var acc uint64
+	for i, b := range Buckets {
+		acc += s.Counts[i]
+		m[b] = acc
+	}
+	return m
+}
+
+type errKey struct {
+	kind sqlsummary.Kind
+	code string
+}
+
+// Recorder accumulates operation durations, connection creation times and retry attempts.
+// Build it with [New]; it is safe for concurrent use.
+type Recorder struct {
+	start    time.Time
+	ok       [sqlsummary.KindCount]Histogram
+	errs     sync.Map // errKey -> *Histogram
+	create   Histogram
+	createKO atomic.Uint64
+	attempts atomic.Uint64
+}
+
+// New returns an empty Recorder.
+func New() *Recorder { return &Recorder{start: time.Now()} }
+
+// Start returns the time the recorder was created (the start of its cumulative series).
+func (r *Recorder) Start() time.Time { return r.start }
+
+// ObserveSQL records one operation on the statement text sql that took d and ended with err
+// (nil for success). Context cancellation counts as an error of type "canceled".
+func (r *Recorder) ObserveSQL(sql string, err error, d time.Duration) {
+	r.ObserveOp(sqlsummary.Shared.Get(sql).Kind, err, d)
+}
+
+// ObserveOp records one operation of kind k. It is meant for pgprovider's middleware
+// packages, which already know the kind; others use [Recorder.ObserveSQL] or
+// [Recorder.ObserveKind].
+func (r *Recorder) ObserveOp(k sqlsummary.Kind, err error, d time.Duration) {
+	if k >= sqlsummary.KindCount {
+		k = sqlsummary.KindOther
+	}
+	if err == nil {
+		r.ok[k].Observe(d)
+		return
+	}
+	c := Classify(err)
+	key := errKey{k, c.Type}
+	h, ok := r.errs.Load(key)
+	if !ok {
+		h, _ = r.errs.LoadOrStore(key, new(Histogram))
+	}
+	h.(*Histogram).Observe(d)
+}
+
+// ObserveConnect records the time taken to open a backend connection.
+func (r *Recorder) ObserveConnect(err error, d time.Duration) {
+	if err != nil {
+		r.createKO.Add(1)
+		return
+	}
+	r.create.Observe(d)
+}
+
+// AddAttempts adds n retry attempts (attempts beyond the first). Retry middleware calls it
+// through the OpenTelemetry middleware's AddAttemptEvent or directly.
+func (r *Recorder) AddAttempts(n uint64) { r.attempts.Add(n) }
+
+// OpStats is a snapshot of the durations of one operation kind and outcome.
+type OpStats struct {
+	// Operation is the upper-case operation name (SELECT, INSERT, ..., BEGIN, COMMIT), or ""
+	// for other or multi-statement texts.
+	Operation string
+	// ErrorType is "" for success, else the SQLSTATE or a short error type (see [Classify]).
+	ErrorType string
+	// Class is the SQLSTATE class ("23") of ErrorType, or "" when it is not a SQLSTATE.
+	Class    string
+	Duration HistogramSnapshot
+}
+
+// Ops calls fn for every operation kind and outcome observed so far.
+func (r *Recorder) Ops(fn func(OpStats)) {
+	for k := range r.ok {
+		if s := r.ok[k].Snapshot(); s.Count > 0 {
+			fn(OpStats{Operation: sqlsummary.Kind(k).String(), Duration: s})
+		}
+	}
+	r.errs.Range(func(key, v any) bool {
+		ek := key.(errKey)
+		fn(OpStats{Operation: ek.kind.String(), ErrorType: ek.code, Class: sqlstateClass(ek.code), Duration: v.(*Histogram).Snapshot()})
+		return true
+	})
+}
+
+// ConnectStats returns the histogram of successful connection creation times and the
+// number of failed attempts.
+func (r *Recorder) ConnectStats() (HistogramSnapshot, uint64) {
+	return r.create.Snapshot(), r.createKO.Load()
+}
+
+// Attempts returns the number of retry attempts reported with [Recorder.AddAttempts].
+func (r *Recorder) Attempts() uint64 { return r.attempts.Load() }
+
+// Rank places the recorder with the observability middleware, outermost.
+func (r *Recorder) Rank() middleware.Rank { return middleware.RankObserve }
+
+// WrapConnect measures connection creation.
+func (r *Recorder) WrapConnect(next middleware.CallFunc) middleware.CallFunc {
+	return func(ctx context.Context, c middleware.Call) error {
+		t := time.Now()
+		err := next(ctx, c)
+		r.ObserveConnect(err, time.Since(t))
+		return err
+	}
+}
+
+// WrapExec measures statements that return no rows.
+func (r *Recorder) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
+	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+		t := time.Now()
+		res, err := next(ctx, s)
+		r.ObserveSQL(s.SQL, err, time.Since(t))
+		return res, err
+	}
+}
+
+// WrapQuery records failed queries; successful ones are recorded when their result set ends.
+func (r *Recorder) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
+	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+		t := time.Now()
+		rows, err := next(ctx, s)
+		if err != nil {
+			r.ObserveSQL(s.SQL, err, time.Since(t))
+		}
+		return rows, err
+	}
+}
+
+// WrapRowsEnd records a query when its result set ends, so the duration covers reading rows.
+func (r *Recorder) WrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+	return func(ctx context.Context, e middleware.RowsEnd) error {
+		err := next(ctx, e)
+		r.ObserveSQL(e.Statement.SQL, err, e.Duration)
+		return err
+	}
+}
+
+// WrapBegin records BEGIN.
+func (r *Recorder) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
+	return func(ctx context.Context, b middleware.Begin) error {
+		t := time.Now()
+		err := next(ctx, b)
+		r.ObserveOp(sqlsummary.KindBegin, err, time.Since(t))
+		return err
+	}
+}
+
+// WrapCommit records COMMIT.
+func (r *Recorder) WrapCommit(next middleware.CallFunc) middleware.CallFunc {
+	return r.call(next, sqlsummary.KindCommit)
+}
+
+// WrapRollback records ROLLBACK.
+func (r *Recorder) WrapRollback(next middleware.CallFunc) middleware.CallFunc {
+	return r.call(next, sqlsummary.KindRollback)
+}
+
+func (r *Recorder) call(next middleware.CallFunc, k sqlsummary.Kind) middleware.CallFunc {
+	return func(ctx context.Context, c middleware.Call) error {
+		t := time.Now()
+		err := next(ctx, c)
+		r.ObserveOp(k, err, time.Since(t))
+		return err
+	}
+}
+
+// ObserveKind records an operation whose kind the caller already knows: op is an operation
+// name such as "SELECT" or "COMMIT" (unknown names count as other).
+func (r *Recorder) ObserveKind(op string, err error, d time.Duration) {
+	k := sqlsummary.KindOther
+	for i := sqlsummary.Kind(1); i < sqlsummary.KindCount; i++ {
+		if i.String() == op {
+			k = i
+			break
+		}
+	}
+	r.ObserveOp(k, err, d)
+}

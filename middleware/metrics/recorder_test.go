@@ -1,0 +1,138 @@
+package metrics
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgprovider/pgprovider"
+	"github.com/pgprovider/pgprovider/middleware"
+)
+
+func TestHistogramBuckets(t *testing.T) {
+	var h Histogram
+	for _, d := range []time.Duration{0, time.Millisecond, 2 * time.Millisecond, 700 * time.Millisecond, 11 * time.Second} {
+		h.Observe(d)
+	}
+	s := h.Snapshot()
+	want := [10]uint64{2, 1, 0, 0, 0, 0, 1, 0, 0, 1}
+	if s.Counts != want || s.Count != 5 {
+		t.Fatalf("counts %v count %d", s.Counts, s.Count)
+	}
+	if s.Sum < 11.7 || s.Sum > 11.71 {
+		t.Fatalf("sum %v", s.Sum)
+	}
+	c := s.Cumulative()
+	if c[0.001] != 2 || c[1] != 4 || c[10] != 4 {
+		t.Fatalf("cumulative %v", c)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	cases := []struct {
+		err  error
+		want Class
+	}{
+		{nil, Class{}},
+		{&pgconn.PgError{Code: "23505", Message: "secret value"}, Class{Type: "23505", SQLState: "23505", Error: true}},
+		{fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: "40001"}), Class{Type: "40001", SQLState: "40001", Error: true}},
+		{context.Canceled, Class{Type: "canceled"}},
+		{sql.ErrNoRows, Class{Type: "no_rows"}},
+		{driver.ErrSkip, Class{Type: "skip"}},
+		{context.DeadlineExceeded, Class{Type: "timeout", Error: true}},
+		{driver.ErrBadConn, Class{Type: "bad_conn", Error: true}},
+		{&pgprovider.OutcomeUnknownError{Op: middleware.OpExec, Err: io.EOF}, Class{Type: "outcome_unknown", Error: true}},
+		{errors.New("x"), Class{Type: "*errors.errorString", Error: true}},
+	}
+	for _, c := range cases {
+		if got := Classify(c.err); got != c.want {
+			t.Errorf("Classify(%v) = %+v, want %+v", c.err, got, c.want)
+		}
+	}
+	for in, want := range map[string]string{"23505": "23", "XX000": "XX", "canceled": "", "2350": "", "23a05": ""} {
+		if got := sqlstateClass(in); got != want {
+			t.Errorf("class(%q) = %q", in, got)
+		}
+	}
+}
+
+type stats map[[2]string]uint64
+
+func collect(r *Recorder) stats {
+	s := stats{}
+	r.Ops(func(o OpStats) { s[[2]string{o.Operation, o.ErrorType}] += o.Duration.Count })
+	return s
+}
+
+func TestRecorderMiddleware(t *testing.T) {
+	r := New()
+	if r.Rank() != middleware.RankObserve || r.Start().IsZero() {
+		t.Fatal("rank/start")
+	}
+	dup := &pgconn.PgError{Code: "23505"}
+	ctx := context.Background()
+	exec := r.WrapExec(func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+		if s.SQL == "INSERT INTO t VALUES (1)" {
+			return nil, dup
+		}
+		return driver.RowsAffected(1), nil
+	})
+	_, _ = exec(ctx, middleware.Statement{SQL: "INSERT INTO t VALUES (1)"})
+	_, _ = exec(ctx, middleware.Statement{SQL: "INSERT INTO t VALUES (2)"})
+	query := r.WrapQuery(func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+		if s.SQL == "bad" {
+			return nil, context.Canceled
+		}
+		return nil, nil
+	})
+	_, _ = query(ctx, middleware.Statement{SQL: "bad"})
+	_, _ = query(ctx, middleware.Statement{SQL: "SELECT 1"}) // recorded at rows end
+	end := r.WrapRowsEnd(func(ctx context.Context, e middleware.RowsEnd) error { return e.Err })
+	_ = end(ctx, middleware.RowsEnd{Statement: middleware.Statement{SQL: "SELECT 1"}, Duration: time.Millisecond})
+	call := func(ctx context.Context, c middleware.Call) error { return nil }
+	_ = r.WrapBegin(func(ctx context.Context, b middleware.Begin) error { return nil })(ctx, middleware.Begin{})
+	_ = r.WrapCommit(call)(ctx, middleware.Call{})
+	_ = r.WrapRollback(call)(ctx, middleware.Call{})
+	_ = r.WrapConnect(call)(ctx, middleware.Call{})
+	_ = r.WrapConnect(func(ctx context.Context, c middleware.Call) error { return io.EOF })(ctx, middleware.Call{})
+	r.ObserveKind("UPDATE", nil, time.Millisecond)
+	r.ObserveKind("FROB", nil, time.Millisecond)
+	r.AddAttempts(2)
+	want := stats{{"INSERT", "23505"}: 1, {"INSERT", ""}: 1, {"", "canceled"}: 1, {"SELECT", ""}: 1,
+		{"BEGIN", ""}: 1, {"COMMIT", ""}: 1, {"ROLLBACK", ""}: 1, {"UPDATE", ""}: 1, {"", ""}: 1}
+	got := collect(r)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	cs, failed := r.ConnectStats()
+	if cs.Count != 1 || failed != 1 || r.Attempts() != 2 {
+		t.Fatalf("connect %d/%d attempts %d", cs.Count, failed, r.Attempts())
+	}
+}
+
+func TestObserveDoesNotAllocate(t *testing.T) {
+	r := New()
+	r.ObserveSQL("SELECT 1", nil, time.Millisecond)
+	dup := &pgconn.PgError{Code: "23505"}
+	r.ObserveSQL("SELECT 1", dup, time.Millisecond)
+	if n := testing.AllocsPerRun(100, func() { r.ObserveSQL("SELECT 1", nil, time.Millisecond) }); n != 0 {
+		t.Fatalf("success path allocates %v", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { r.ObserveSQL("SELECT 1", dup, time.Millisecond) }); n > 1 {
+		t.Fatalf("error path allocates %v", n)
+	}
+}
+
+func BenchmarkObserve(b *testing.B) {
+	r := New()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.ObserveSQL("SELECT 1", nil, time.Millisecond)
+	}
+}

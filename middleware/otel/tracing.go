@@ -1,0 +1,310 @@
+package pgotel
+
+import (
+	"context"
+	"database/sql/driver"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/middleware/internal/sqlsummary"
+	"github.com/pgprovider/pgprovider/middleware/metrics"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Attribute keys used by this package (stable database semantic conventions).
+const (
+	keySystem      = attribute.Key("db.system.name")
+	keyNamespace   = attribute.Key("db.namespace")
+	keyOperation   = attribute.Key("db.operation.name")
+	keySummary     = attribute.Key("db.query.summary")
+	keyText        = attribute.Key("db.query.text")
+	keyStatus      = attribute.Key("db.response.status_code")
+	keyErrorType   = attribute.Key("error.type")
+	keyBatchSize   = attribute.Key("db.operation.batch.size")
+	keyRows        = attribute.Key("db.response.returned_rows")
+	keyServerAddr  = attribute.Key("server.address")
+	keyServerPort  = attribute.Key("server.port")
+	txSpanName     = "transaction"
+	defaultPGPort  = 5432
+	postgresqlName = "postgresql"
+)
+
+// Middleware is the OpenTelemetry tracing middleware. Build it with [New] and list it first
+// in pgprovider.WithMiddleware. It is safe for concurrent use.
+type Middleware struct {
+	cfg    config
+	tracer trace.Tracer
+	rec    *metrics.Recorder
+	base   []attribute.KeyValue // db.system.name, server.address, server.port
+	dbName string
+	kind   trace.SpanStartOption
+
+	mu  sync.Mutex
+	txs map[uint64]txEntry
+}
+
+type txEntry struct {
+	span   trace.Span
+	parent trace.SpanContext // the span current at BEGIN
+}
+
+// New returns the tracing middleware.
+func New(opts ...Option) *Middleware {
+	cfg := newConfig(opts)
+	tp := cfg.tp
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	m := &Middleware{
+		cfg:    cfg,
+		tracer: tp.Tracer(ScopeName),
+		rec:    cfg.rec,
+		kind:   trace.WithSpanKind(trace.SpanKindClient),
+		txs:    make(map[uint64]txEntry),
+	}
+	m.base = append(m.base, keySystem.String(postgresqlName))
+	if cc := cfg.connCfg; cc != nil {
+		m.dbName = cc.Database
+		if cc.Host != "" {
+			m.base = append(m.base, keyServerAddr.String(cc.Host))
+			if cc.Port != 0 && cc.Port != defaultPGPort {
+				m.base = append(m.base, keyServerPort.Int(int(cc.Port)))
+			}
+		}
+	}
+	return m
+}
+
+// Rank places the middleware with the observability middleware, outermost.
+func (m *Middleware) Rank() middleware.Rank { return middleware.RankObserve }
+
+type spanKey struct{ m *Middleware }
+
+type attrBuf struct {
+	kv   []attribute.KeyValue
+	opts []trace.SpanStartOption
+}
+
+var bufs = sync.Pool{New: func() any {
+	return &attrBuf{kv: make([]attribute.KeyValue, 0, 16), opts: make([]trace.SpanStartOption, 0, 2)}
+}}
+
+// parent returns the context to start an operation span in, or ok=false when no span should
+// be started.
+func (m *Middleware) parent(ctx context.Context, sess middleware.Session, inTx bool) (context.Context, bool) {
+	if tracingOff(ctx) {
+		return ctx, false
+	}
+	cur := trace.SpanContextFromContext(ctx)
+	if inTx && sess != nil {
+		m.mu.Lock()
+		tx, ok := m.txs[sess.ID()]
+		m.mu.Unlock()
+		if ok && (!cur.IsValid() || cur.Equal(tx.parent)) {
+			return trace.ContextWithSpan(ctx, tx.span), true
+		}
+	}
+	return ctx, cur.IsValid() || m.cfg.root
+}
+
+// namespace returns "{database}" or "{database}|{schema}" for the declared search_path.
+func (m *Middleware) namespace(ctx context.Context, st middleware.State) string {
+	var schema string
+	if sp, ok := st.Get("search_path"); ok {
+		schema = firstSchema(sp)
+	} else if m.cfg.schema != nil {
+		schema = m.cfg.schema(ctx)
+	}
+	if schema == "" {
+		return m.dbName
+	}
+	return m.dbName + "|" + schema
+}
+
+// firstSchema returns the first entry of a search_path value, unquoted.
+func firstSchema(sp string) string {
+	sp = strings.TrimSpace(sp)
+	if strings.HasPrefix(sp, `"`) {
+		var b strings.Builder
+		for i := 1; i < len(sp); i++ {
+			if sp[i] == '"' {
+				if i+1 < len(sp) && sp[i+1] == '"' {
+					b.WriteByte('"')
+					i++
+					continue
+				}
+				break
+			}
+			b.WriteByte(sp[i])
+		}
+		return b.String()
+	}
+	if i := strings.IndexByte(sp, ','); i >= 0 {
+		sp = sp[:i]
+	}
+	return strings.TrimSpace(sp)
+}
+
+// startStatement starts the span of a statement operation.
+func (m *Middleware) startStatement(ctx context.Context, s *middleware.Statement, info *sqlsummary.Info, prepare bool) (context.Context, trace.Span) {
+	ctx, ok := m.parent(ctx, s.Session, s.InTx)
+	if !ok {
+		return ctx, nil
+	}
+	summary, _ := ctx.Value(summaryKey{}).(string)
+	if summary == "" {
+		summary = info.Summary
+	}
+	name := summary
+	if name == "" {
+		name = postgresqlName
+	}
+	b := bufs.Get().(*attrBuf)
+	kv := append(b.kv[:0], m.base...)
+	if ns := m.namespace(ctx, s.State); ns != "" {
+		kv = append(kv, keyNamespace.String(ns))
+	}
+	op := info.Operation
+	if prepare {
+		op = "PREPARE"
+		name = "PREPARE " + name
+	}
+	if op != "" {
+		kv = append(kv, keyOperation.String(op))
+	}
+	if summary != "" {
+		kv = append(kv, keySummary.String(summary))
+	}
+	if !m.cfg.noText {
+		kv = append(kv, keyText.String(info.Text))
+	}
+	if info.Statements > 1 {
+		kv = append(kv, keyBatchSize.Int(info.Statements))
+	}
+	if m.cfg.params != nil && !prepare {
+		kv = m.appendParams(kv, s.Args)
+	}
+	b.kv = kv
+	b.opts = append(b.opts[:0], m.kind, trace.WithAttributes(kv...))
+	ctx, span := m.tracer.Start(ctx, name, b.opts...)
+	clear(b.opts)
+	clear(b.kv)
+	bufs.Put(b)
+	return ctx, span
+}
+
+func (m *Middleware) appendParams(kv []attribute.KeyValue, args []driver.NamedValue) []attribute.KeyValue {
+	i := 0
+	for _, a := range args {
+		if pgxOption(a.Value) {
+			continue
+		}
+		if v, ok := m.cfg.params(i, a.Value); ok {
+			kv = append(kv, attribute.String("db.query.parameter."+strconv.Itoa(i), v))
+		}
+		i++
+	}
+	return kv
+}
+
+func classify(err error) metrics.Class { return metrics.Classify(err) }
+
+// end ends span with the outcome err.
+func end(span trace.Span, err error) {
+	if err != nil {
+		c := classify(err)
+		if c.SQLState != "" {
+			span.SetAttributes(keyStatus.String(c.SQLState))
+		}
+		if c.Error {
+			span.SetAttributes(keyErrorType.String(c.Type))
+			span.SetStatus(codes.Error, c.Type)
+		}
+	}
+	span.End()
+}
+
+func (m *Middleware) observe(k sqlsummary.Kind, err error, d time.Duration) {
+	if m.rec != nil {
+		m.rec.ObserveOp(k, err, d)
+	}
+}
+
+// WrapExec traces statements without rows (plain and prepared).
+func (m *Middleware) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
+	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+		info := sqlsummary.Shared.Get(s.SQL)
+		t := time.Now()
+		sctx, span := m.startStatement(ctx, &s, info, false)
+		res, err := next(sctx, s)
+		if span != nil {
+			end(span, err)
+		}
+		m.observe(info.Kind, err, time.Since(t))
+		return res, err
+	}
+}
+
+// WrapQuery starts the span of a query; it ends when the result set ends ([Middleware.WrapRowsEnd]),
+// or at once when the query fails.
+func (m *Middleware) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
+	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+		info := sqlsummary.Shared.Get(s.SQL)
+		t := time.Now()
+		sctx, span := m.startStatement(ctx, &s, info, false)
+		if span != nil {
+			sctx = context.WithValue(sctx, spanKey{m}, span)
+		}
+		rows, err := next(sctx, s)
+		if err != nil {
+			if span != nil {
+				end(span, err)
+			}
+			m.observe(info.Kind, err, time.Since(t))
+		}
+		return rows, err
+	}
+}
+
+// WrapRowsEnd ends the query span and records the query's duration, rows included.
+func (m *Middleware) WrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+	return func(ctx context.Context, e middleware.RowsEnd) error {
+		err := next(ctx, e)
+		if span, ok := ctx.Value(spanKey{m}).(trace.Span); ok {
+			if m.cfg.rows {
+				span.SetAttributes(keyRows.Int64(e.Rows))
+			}
+			end(span, err)
+		}
+		if m.rec != nil {
+			m.rec.ObserveOp(sqlsummary.Shared.Get(e.Statement.SQL).Kind, err, e.Duration)
+		}
+		return err
+	}
+}
+
+// WrapPrepare traces statement preparation (span "PREPARE {summary}"; not a duration metric).
+func (m *Middleware) WrapPrepare(next middleware.PrepareFunc) middleware.PrepareFunc {
+	return func(ctx context.Context, s middleware.Statement) (driver.Stmt, error) {
+		sctx, span := m.startStatement(ctx, &s, sqlsummary.Shared.Get(s.SQL), true)
+		st, err := next(sctx, s)
+		if span != nil {
+			end(span, err)
+		}
+		return st, err
+	}
+}
+
+// WrapConnect records the time taken to open a backend connection (no span).
+func (m *Middleware) WrapConnect(next middleware.CallFunc) middleware.CallFunc {
+	if m.rec == nil {
+		return next
+	}
+	return m.rec.WrapConnect(next)
+}
