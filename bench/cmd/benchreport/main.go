@@ -1,0 +1,325 @@
+// Command benchreport runs pgprovider's benchmarks against raw pgx stdlib, XSAM/otelsql and
+// ngrok/sqlmw in one process, prints benchstat output and tables of ratios to raw pgx stdlib,
+// and writes them with the machine description to RESULTS.md.
+//
+// It starts a temporary PostgreSQL server with the project's test harness (or uses $BENCH_DSN),
+// measures the heap per open connection, then pins itself and the server backends of its
+// connections to CPU 0 and runs every (workload, connections, variant) case in interleaved
+// rounds, taking the fastest sample of each case. Run it from bench/:
+//
+//	go run ./cmd/benchreport            # full run, writes RESULTS.md (about 6 minutes)
+//	go run ./cmd/benchreport -short     # one iteration of each case, writes nothing
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pgprovider/pgprovider/bench/internal/suite"
+	"golang.org/x/sys/unix"
+)
+
+const benchstatCmd = "go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da"
+
+type options struct {
+	rounds    int
+	benchtime string
+	memConns  int
+	pin       bool
+	cpu       int
+	out       string
+	rawOut    string
+	benchstat string
+	short     bool
+}
+
+func main() {
+	testing.Init()
+	var o options
+	flag.IntVar(&o.rounds, "rounds", 16, "samples of each case, taken in interleaved rounds")
+	flag.StringVar(&o.benchtime, "benchtime", "150ms", "duration (or Nx iterations) of one sample")
+	flag.IntVar(&o.memConns, "mem", 500, "connections opened per variant for the memory measurement (0: skip)")
+	flag.BoolVar(&o.pin, "pin", true, "pin this process and its server backends to one CPU")
+	flag.IntVar(&o.cpu, "cpu", 0, "the CPU to pin to")
+	flag.StringVar(&o.out, "out", "RESULTS.md", "markdown report to write (empty: none)")
+	flag.StringVar(&o.rawOut, "raw", "", "file for the raw benchmark lines (default: a temporary file)")
+	flag.StringVar(&o.benchstat, "benchstat", benchstatCmd, "benchstat command (empty: skip)")
+	flag.BoolVar(&o.short, "short", false, "smoke run: one round of one iteration, 20 connections for memory, no report")
+	flag.Parse()
+	if o.short {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		o.rounds, o.benchtime = 1, "1x"
+		if !set["mem"] {
+			o.memConns = 20
+		}
+		if !set["out"] {
+			o.out = ""
+		}
+	}
+	if err := flag.Set("test.benchtime", o.benchtime); err != nil {
+		fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		stop()
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "benchreport:", err)
+	os.Exit(1)
+}
+
+// sample is one measurement of one case.
+type sample struct {
+	nsPerOp, cpuPerOp, bytesPerOp, allocsPerOp float64
+}
+
+// caseKey identifies a benchmark case.
+type caseKey struct {
+	work, variant string
+	conns         int
+}
+
+func (k caseKey) name() string {
+	return fmt.Sprintf("BenchmarkDriver/work=%s/conns=%d/variant=%s", k.work, k.conns, k.variant)
+}
+
+var connCounts = []int{1, 8}
+
+func run(ctx context.Context, o options) (err error) {
+	start := time.Now()
+	dog := startWatchdog(3 * time.Minute)
+	defer dog.stop()
+	m := describeMachine() // before pinning: nproc from the affinity mask
+	m.LoadBefore = loadavg()
+	srv, err := suite.StartServer(ctx, max(o.memConns, 100)+100)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := srv.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if m.Postgres, err = srv.Version(ctx); err != nil {
+		return err
+	}
+	variants, workloads := suite.Variants(), suite.Workloads()
+
+	var mem []memResult
+	if o.memConns > 0 {
+		logf("memory: %d connections per variant", o.memConns)
+		for _, v := range variants {
+			b, err := suite.MemoryPerConn(ctx, v, srv.DSN, o.memConns)
+			if err != nil {
+				return fmt.Errorf("memory %s: %w", v.Name, err)
+			}
+			mem = append(mem, memResult{variant: v.Name, perConn: b})
+			dog.pet()
+			logf("  %-13s %8.0f B/conn", v.Name, b)
+		}
+	}
+
+	pin := o.pin && srv.Local
+	if pin {
+		if err := suite.PinProcess(o.cpu); err != nil {
+			return err
+		}
+	}
+	m.Pinned = pin
+	m.GOMAXPROCS = runtime.GOMAXPROCS(0)
+
+	dbs := map[caseKey]*sql.DB{}
+	defer func() {
+		for _, db := range dbs {
+			_ = db.Close()
+		}
+	}()
+	for _, v := range variants {
+		for _, conns := range connCounts {
+			db, err := v.Open(srv.DSN)
+			if err != nil {
+				return err
+			}
+			dbs[caseKey{variant: v.Name, conns: conns}] = db
+			if err := warmAndPin(ctx, db, conns, pin, o.cpu); err != nil {
+				return fmt.Errorf("%s: %w", v.Name, err)
+			}
+		}
+	}
+	if err := suite.Setup(ctx, dbs[caseKey{variant: suite.Raw, conns: 1}]); err != nil {
+		return err
+	}
+
+	samples := map[caseKey][]sample{}
+	var order []caseKey
+	var lines strings.Builder
+	fmt.Fprintf(&lines, "goos: %s\ngoarch: %s\npkg: github.com/pgprovider/pgprovider/bench\ncpu: %s\n",
+		runtime.GOOS, runtime.GOARCH, m.CPU)
+	total := o.rounds * len(workloads) * len(connCounts) * len(variants)
+	done := 0
+	for r := range o.rounds {
+		for _, w := range workloads {
+			for _, conns := range connCounts {
+				for i := range variants {
+					// Rotate the order of the variants from round to round, so that no variant
+					// always runs right after another.
+					v := variants[(i+r)%len(variants)]
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					db := dbs[caseKey{variant: v.Name, conns: conns}]
+					if err := warmAndPin(ctx, db, conns, pin, o.cpu); err != nil {
+						return fmt.Errorf("%s: %w", v.Name, err)
+					}
+					runtime.GC()
+					var cpu time.Duration // process CPU time of the last (reported) run
+					res := testing.Benchmark(func(b *testing.B) {
+						c0 := processCPU()
+						suite.Run(b, db, w, conns)
+						cpu = processCPU() - c0
+					})
+					if res.N == 0 {
+						return fmt.Errorf("%s %s conns=%d failed (run `go test -run '^$' -bench .` in bench/ for the error)", v.Name, w.Name, conns)
+					}
+					k := caseKey{work: w.Name, variant: v.Name, conns: conns}
+					if _, ok := samples[k]; !ok {
+						order = append(order, k)
+					}
+					s := sample{
+						nsPerOp:     float64(res.T.Nanoseconds()) / float64(res.N),
+						cpuPerOp:    float64(cpu.Nanoseconds()) / float64(res.N),
+						bytesPerOp:  float64(res.AllocedBytesPerOp()),
+						allocsPerOp: float64(res.AllocsPerOp()),
+					}
+					dog.pet()
+					samples[k] = append(samples[k], s)
+					fmt.Fprintf(&lines, "%s\t%d\t%.1f ns/op\t%.1f cpu-ns/op\t%d B/op\t%d allocs/op\n", k.name(), res.N, s.nsPerOp, s.cpuPerOp, res.AllocedBytesPerOp(), res.AllocsPerOp())
+					done++
+				}
+			}
+		}
+		logf("round %d/%d done (%d/%d samples, %s)", r+1, o.rounds, done, total, time.Since(start).Round(time.Second))
+	}
+
+	rep := report{
+		machine: m, opts: o, variants: variants, workloads: workloads,
+		samples: samples, mem: mem,
+	}
+	rep.machine.LoadAfter = loadavg()
+	dog.stop()
+
+	rawPath := o.rawOut
+	if rawPath == "" {
+		f, err := os.CreateTemp("", "benchreport-*.txt")
+		if err != nil {
+			return err
+		}
+		rawPath = f.Name()
+		f.Close()
+		defer os.Remove(rawPath)
+	}
+	if err := os.WriteFile(rawPath, []byte(lines.String()), 0o644); err != nil {
+		return err
+	}
+	rep.benchstat = runBenchstat(o.benchstat, rawPath)
+	rep.elapsed = time.Since(start)
+	tables := rep.tables()
+	fmt.Println(rep.benchstat)
+	fmt.Println(tables)
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(rep.markdown(tables)), 0o644); err != nil {
+			return err
+		}
+		abs, _ := filepath.Abs(o.out)
+		logf("wrote %s", abs)
+	}
+	return nil
+}
+
+// runBenchstat runs benchstat on the raw lines, variants as columns (raw pgx stdlib first).
+func runBenchstat(command, path string) string {
+	if command == "" {
+		return "(benchstat skipped)"
+	}
+	f := strings.Fields(command)
+	cmd := exec.Command(f[0], append(f[1:], "-col", "/variant", path)...)
+	var out strings.Builder
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Sprintf("(benchstat failed: %v)", err)
+	}
+	return strings.TrimRight(out.String(), "\n")
+}
+
+// warmAndPin is suite.WarmAndPin with a time limit, so that a connection that never comes
+// (a stuck server) fails the run instead of hanging it.
+func warmAndPin(ctx context.Context, db *sql.DB, conns int, pin bool, cpu int) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return suite.WarmAndPin(ctx, db, conns, pin, cpu)
+}
+
+// loadavg returns the first three fields of /proc/loadavg: other work on the machine makes
+// timings noisy, so the report records it.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// watchdog prints every goroutine's stack and exits when the run makes no progress for too
+// long, so that a hang is diagnosable rather than silent.
+type watchdog struct {
+	t *time.Timer
+	d time.Duration
+}
+
+func startWatchdog(d time.Duration) *watchdog {
+	w := &watchdog{d: d}
+	w.t = time.AfterFunc(d, func() {
+		fmt.Fprintf(os.Stderr, "benchreport: no progress for %s; goroutines:\n", d)
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+		os.Exit(2)
+	})
+	return w
+}
+
+func (w *watchdog) pet()  { w.t.Reset(w.d) }
+func (w *watchdog) stop() { w.t.Stop() }
+
+// processCPU returns the CPU time this process has used (all threads, user and system).
+func processCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "benchreport: "+format+"\n", args...)
+}

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pgprovider/pgprovider/bench/internal/suite"
+)
+
+// machine describes where the benchmarks ran.
+type machine struct {
+	NProc      int
+	CPU        string
+	Kernel     string
+	Go         string
+	Postgres   string
+	Modules    []string
+	Pinned     bool
+	GOMAXPROCS int
+	LoadBefore string
+	LoadAfter  string
+	Commit     string
+}
+
+func describeMachine() machine {
+	m := machine{NProc: runtime.NumCPU(), Go: runtime.Version(), CPU: "unknown", Kernel: "unknown"}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	m.Commit = gitCommit()
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			switch d.Path {
+			case "github.com/jackc/pgx/v5", "github.com/XSAM/otelsql", "github.com/ngrok/sqlmw", "go.opentelemetry.io/otel/sdk":
+				m.Modules = append(m.Modules, d.Path+" "+d.Version)
+			}
+		}
+	}
+	return m
+}
+
+// gitCommit describes the pgprovider source measured: the commit of the checkout bench/ sits
+// in, and whether files outside bench/ differ from it.
+func gitCommit() string {
+	out, err := exec.Command("git", "-C", "..", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return "unknown (not a git checkout)"
+	}
+	c := strings.TrimSpace(string(out))
+	st, err := exec.Command("git", "-C", "..", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench").Output()
+	if err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		c += " with uncommitted changes"
+	}
+	return c
+}
+
+type memResult struct {
+	variant string
+	perConn float64
+}
+
+type report struct {
+	machine   machine
+	opts      options
+	variants  []suite.Variant
+	workloads []suite.Workload
+	samples   map[caseKey][]sample
+	mem       []memResult
+	benchstat string
+	elapsed   time.Duration
+}
+
+// summary is what the tables show of one case: the fastest sample's wall time and client CPU
+// time, the median wall time, and the median B/op and allocs/op (as benchstat shows them).
+type summary struct {
+	ns, nsMedian, cpu, bytes, allocs float64
+}
+
+func (r *report) summary(k caseKey) summary {
+	ss := r.samples[k]
+	pick := func(f func(sample) float64) []float64 {
+		v := make([]float64, len(ss))
+		for i, s := range ss {
+			v[i] = f(s)
+		}
+		slices.Sort(v)
+		return v
+	}
+	ns := pick(func(s sample) float64 { return s.nsPerOp })
+	cpu := pick(func(s sample) float64 { return s.cpuPerOp })
+	b := pick(func(s sample) float64 { return s.bytesPerOp })
+	a := pick(func(s sample) float64 { return s.allocsPerOp })
+	return summary{ns: ns[0], nsMedian: median(ns), cpu: cpu[0], bytes: median(b), allocs: median(a)}
+}
+
+func median(v []float64) float64 {
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		if a == 0 {
+			return "×1.00"
+		}
+		return "∞"
+	}
+	return fmt.Sprintf("×%.3f", a/b)
+}
+
+// tables renders the ratio tables and the target check as markdown.
+func (r *report) tables() string {
+	var sb strings.Builder
+	for _, conns := range connCounts {
+		fmt.Fprintf(&sb, "### Time per operation, ratio to raw pgx stdlib (fastest of %d samples), %d connection(s)\n\n", r.opts.rounds, conns)
+		sb.WriteString("| variant |")
+		for _, w := range r.workloads {
+			fmt.Fprintf(&sb, " %s |", w.Name)
+		}
+		sb.WriteString("\n|---|" + strings.Repeat("---:|", len(r.workloads)) + "\n")
+		for _, v := range r.variants {
+			fmt.Fprintf(&sb, "| %s |", v.Name)
+			for _, w := range r.workloads {
+				s := r.summary(caseKey{work: w.Name, variant: v.Name, conns: conns})
+				base := r.summary(caseKey{work: w.Name, variant: suite.Raw, conns: conns})
+				if v.Name == suite.Raw {
+					fmt.Fprintf(&sb, " %.1f µs |", s.ns/1e3)
+				} else {
+					fmt.Fprintf(&sb, " %s |", ratio(s.ns, base.ns))
+				}
+			}
+			sb.WriteString("\n")
+		}
+		sb.WriteString("\n")
+	}
+	for _, conns := range connCounts {
+		fmt.Fprintf(&sb, "### Client CPU time added per operation (fastest of %d samples), %d connection(s)\n\n", r.opts.rounds, conns)
+		sb.WriteString("CPU time of the benchmark process (all threads) per operation, minus raw pgx stdlib's, and in parentheses the time ratio it implies: (raw wall time + added CPU) / raw wall time. With the process and its backends on one CPU, added client CPU adds to wall time one for one, and unlike wall time it does not depend on what else runs on the machine.\n\n")
+		sb.WriteString("| variant |")
+		for _, w := range r.workloads {
+			fmt.Fprintf(&sb, " %s |", w.Name)
+		}
+		sb.WriteString("\n|---|" + strings.Repeat("---:|", len(r.workloads)) + "\n")
+		for _, v := range r.variants {
+			fmt.Fprintf(&sb, "| %s |", v.Name)
+			for _, w := range r.workloads {
+				s := r.summary(caseKey{work: w.Name, variant: v.Name, conns: conns})
+				base := r.summary(caseKey{work: w.Name, variant: suite.Raw, conns: conns})
+				if v.Name == suite.Raw {
+					fmt.Fprintf(&sb, " %.1f µs CPU |", s.cpu/1e3)
+				} else {
+					fmt.Fprintf(&sb, " %+.2f µs (×%.3f) |", (s.cpu-base.cpu)/1e3, cpuRatio(s, base))
+				}
+			}
+			sb.WriteString("\n")
+		}
+		sb.WriteString("\n")
+	}
+	for _, conns := range connCounts {
+		fmt.Fprintf(&sb, "### Detail, %d connection(s)\n\n", conns)
+		sb.WriteString("| workload | variant | ns/op (min) | time × raw (min) | time × raw (median) | CPU ns/op (min) | time × raw (from CPU) | B/op | B/op × raw | allocs/op | allocs vs raw |\n")
+		sb.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, w := range r.workloads {
+			base := r.summary(caseKey{work: w.Name, variant: suite.Raw, conns: conns})
+			for _, v := range r.variants {
+				s := r.summary(caseKey{work: w.Name, variant: v.Name, conns: conns})
+				fmt.Fprintf(&sb, "| %s | %s | %.0f | %s | %s | %.0f | ×%.3f | %.0f | %s | %.0f | %+.0f |\n",
+					w.Name, v.Name, s.ns, ratio(s.ns, base.ns), ratio(s.nsMedian, base.nsMedian),
+					s.cpu, cpuRatio(s, base), s.bytes, ratio(s.bytes, base.bytes), s.allocs, s.allocs-base.allocs)
+			}
+		}
+		sb.WriteString("\n")
+	}
+	sb.WriteString(r.targets())
+	if len(r.mem) > 0 {
+		sb.WriteString(r.memoryTable())
+	}
+	return sb.String()
+}
+
+// sameBytes reports B/op figures equal up to amortised noise: allocations made once per many
+// operations (pool bookkeeping, timers) move B/op by a few bytes from sample to sample, while
+// a per-operation allocation adds at least 8 bytes to every sample.
+func sameBytes(a, b float64) bool { return math.Abs(a-b) < 8 }
+
+// cpuRatio is the time ratio to raw implied by the added client CPU time.
+func cpuRatio(s, base summary) float64 {
+	if base.ns == 0 {
+		return 1
+	}
+	return (base.ns + s.cpu - base.cpu) / base.ns
+}
+
+// targets checks the figures against the goals of the core issue. Time is checked both as
+// measured (wall, fastest sample) and as implied by the added client CPU time.
+func (r *report) targets() string {
+	var sb strings.Builder
+	sb.WriteString("### Targets\n\n")
+	sb.WriteString("Empty chain: allocs/op and B/op equal to raw (B/op within 8 bytes), time ≤ ×1.02. Five pass-through: ≤ 5 extra allocs/op, time ≤ ×1.04. Time is checked as measured (wall) and as implied by the added client CPU time (cpu).\n\n")
+	sb.WriteString("| variant | workload | conns | time × raw (wall) | time × raw (cpu) | extra B/op | extra allocs/op | verdict |\n|---|---|---:|---:|---:|---:|---:|---|\n")
+	for _, t := range []struct {
+		variant   string
+		maxTime   float64
+		maxAllocs float64
+		sameBytes bool
+	}{{"empty", 1.02, 0, true}, {"five", 1.04, 5, false}} {
+		for _, w := range r.workloads {
+			for _, conns := range connCounts {
+				base := r.summary(caseKey{work: w.Name, variant: suite.Raw, conns: conns})
+				s := r.summary(caseKey{work: w.Name, variant: t.variant, conns: conns})
+				var miss []string
+				if tr := cpuRatio(s, base); tr > t.maxTime {
+					miss = append(miss, fmt.Sprintf("cpu ×%.3f > ×%.2f", tr, t.maxTime))
+				}
+				if tr := s.ns / base.ns; tr > t.maxTime {
+					miss = append(miss, fmt.Sprintf("wall ×%.3f > ×%.2f", tr, t.maxTime))
+				}
+				if d := s.allocs - base.allocs; d > t.maxAllocs {
+					miss = append(miss, fmt.Sprintf("%+.0f allocs", d))
+				}
+				if t.sameBytes && !sameBytes(s.bytes, base.bytes) {
+					miss = append(miss, fmt.Sprintf("%+.0f B", s.bytes-base.bytes))
+				}
+				verdict := "ok"
+				if len(miss) > 0 {
+					verdict = "MISS: " + strings.Join(miss, ", ")
+				}
+				fmt.Fprintf(&sb, "| %s | %s | %d | %s | ×%.3f | %+.0f | %+.0f | %s |\n", t.variant, w.Name, conns,
+					ratio(s.ns, base.ns), cpuRatio(s, base), s.bytes-base.bytes, s.allocs-base.allocs, verdict)
+			}
+		}
+	}
+	sb.WriteString("\n")
+	return sb.String()
+}
+
+func (r *report) memoryTable() string {
+	var sb strings.Builder
+	var raw float64
+	for _, m := range r.mem {
+		if m.variant == suite.Raw {
+			raw = m.perConn
+		}
+	}
+	fmt.Fprintf(&sb, "### Heap per open connection (%d connections open at once, live heap after GC)\n\n", r.opts.memConns)
+	sb.WriteString("| variant | B per connection | overhead vs raw | target ≤ 1024 B |\n|---|---:|---:|---|\n")
+	for _, m := range r.mem {
+		verdict := ""
+		if m.variant == "empty" || m.variant == "five" {
+			verdict = "ok"
+			if m.perConn-raw > 1024 {
+				verdict = "MISS"
+			}
+		}
+		fmt.Fprintf(&sb, "| %s | %.0f | %+.0f | %s |\n", m.variant, m.perConn, m.perConn-raw, verdict)
+	}
+	sb.WriteString("\n")
+	return sb.String()
+}
+
+func (r *report) markdown(tables string) string {
+	m := r.machine
+	var sb strings.Builder
+	sb.WriteString("# Benchmark results\n\n")
+	sb.WriteString("Generated by `bench/run.sh` (`go run ./cmd/benchreport` in bench/); do not edit by hand.\n\n")
+	sb.WriteString("## Machine\n\n")
+	fmt.Fprintf(&sb, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&sb, "- pgprovider: commit %s\n", m.Commit)
+	fmt.Fprintf(&sb, "- nproc: %d; CPU: %s; kernel %s\n", m.NProc, m.CPU, m.Kernel)
+	fmt.Fprintf(&sb, "- Go: %s; GOMAXPROCS during the benchmarks: %d\n", m.Go, m.GOMAXPROCS)
+	fmt.Fprintf(&sb, "- load average (1, 5, 15 min) before: %s; after: %s (other work on the machine adds noise to the times, not to B/op and allocs/op)\n", m.LoadBefore, m.LoadAfter)
+	fmt.Fprintf(&sb, "- PostgreSQL: %s (temporary cluster from the project's harness, fsync=off, over TCP loopback)\n", m.Postgres)
+	for _, mod := range m.Modules {
+		fmt.Fprintf(&sb, "- %s\n", mod)
+	}
+	if m.Pinned {
+		fmt.Fprintf(&sb, "- pinning: the benchmark process (every thread) and the server backends of its connections on CPU %d (sched_setaffinity)\n", r.opts.cpu)
+	} else {
+		sb.WriteString("- pinning: none\n")
+	}
+	fmt.Fprintf(&sb, "- method: %d interleaved rounds; in each round every (workload, connections, variant) case runs once for %s (testing.Benchmark), the variants in a rotated order; tables show the fastest sample's wall time and client CPU time, and the median B/op and allocs/op (integers per operation, as go test reports them; B/op counts as equal to raw within 8 bytes, the amortised noise). Connections are opened before timing and reused (pool size = connections). Parallel cases run 8 goroutines over 8 connections. Total run time: %s.\n\n",
+		r.opts.rounds, r.opts.benchtime, r.elapsed.Round(time.Second))
+	sb.WriteString("## How to run\n\n")
+	sb.WriteString("- full run, rewrites this file: `bench/run.sh` (about 5 minutes on an idle machine; `BENCH_DSN=... bench/run.sh` uses an existing server, without pinning its backends)\n")
+	sb.WriteString("- smoke run for CI (one iteration of every case, memory check with 100 connections, well under a minute): `cd bench && go test -short -count=1 -bench . -benchtime=1x ./...`\n")
+	sb.WriteString("- plain go test benchmarks, variants side by side: `cd bench && BENCH_PIN=1 go test -run '^$' -bench . -count 6 | tee out.txt && benchstat -col /variant out.txt`\n\n")
+	sb.WriteString("## Variants\n\n")
+	for _, v := range r.variants {
+		fmt.Fprintf(&sb, "- `%s`: %s\n", v.Name, v.Doc)
+	}
+	sb.WriteString("\n## Workloads\n\n")
+	for _, w := range r.workloads {
+		fmt.Fprintf(&sb, "- `%s`: %s\n", w.Name, w.Doc)
+	}
+	sb.WriteString("\n## Results\n\n")
+	sb.WriteString(tables)
+	sb.WriteString("## benchstat\n\n`benchstat -col /variant` over all samples (median and 95% confidence interval; raw pgx stdlib is the base column).\n\n```\n")
+	sb.WriteString(r.benchstat)
+	sb.WriteString("\n```\n")
+	return sb.String()
+}

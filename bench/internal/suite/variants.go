@@ -1,0 +1,118 @@
+// Package suite holds the benchmark workloads and driver variants shared by the go test
+// benchmarks in bench/ and the report command bench/cmd/benchreport: raw pgx stdlib,
+// pgprovider with an empty chain and with five pass-through middlewares, XSAM/otelsql and
+// ngrok/sqlmw, all over the same PostgreSQL server.
+package suite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"sync"
+
+	"github.com/XSAM/otelsql"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/ngrok/sqlmw"
+	"github.com/pgprovider/pgprovider"
+	"github.com/pgprovider/pgprovider/middleware"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+)
+
+// Variant is one way of opening a *sql.DB over PostgreSQL.
+type Variant struct {
+	// Name is short and has no spaces or slashes: it becomes part of a benchmark name.
+	Name string
+	// Doc describes the variant in one line for the report.
+	Doc string
+	// Open opens a *sql.DB for dsn.
+	Open func(dsn string) (*sql.DB, error)
+}
+
+// Raw is the baseline variant's name.
+const Raw = "raw"
+
+// Variants returns every variant, the baseline (raw pgx stdlib) first.
+func Variants() []Variant {
+	return []Variant{
+		{Name: Raw, Doc: `pgx v5 stdlib, sql.Open("pgx", dsn)`, Open: openRaw},
+		{Name: "empty", Doc: "pgprovider.Open(dsn), no middleware", Open: openEmpty},
+		{Name: "five", Doc: "pgprovider with five pass-through middleware.Funcs (Exec, Query, Begin, Commit, RowsEnd)", Open: openFive},
+		{Name: "otelsql-noop", Doc: "XSAM/otelsql over pgx stdlib, no-op tracer and meter", Open: openOtelNoop},
+		{Name: "otelsql-sdk", Doc: "XSAM/otelsql over pgx stdlib, SDK tracer, always sample, dropping span processor", Open: openOtelSDK},
+		{Name: "sqlmw", Doc: "ngrok/sqlmw over pgx stdlib, NullInterceptor", Open: openSqlmw},
+	}
+}
+
+func openRaw(dsn string) (*sql.DB, error) { return sql.Open("pgx", dsn) }
+
+func openEmpty(dsn string) (*sql.DB, error) { return pgprovider.Open(dsn) }
+
+func openFive(dsn string) (*sql.DB, error) {
+	mws := make([]middleware.Middleware, 5)
+	for i := range mws {
+		mws[i] = PassThrough()
+	}
+	return pgprovider.Open(dsn, pgprovider.WithMiddleware(mws...))
+}
+
+// PassThrough returns a middleware that wraps Exec, Query, Begin, Commit and RowsEnd, each
+// just calling next.
+func PassThrough() middleware.Funcs {
+	return middleware.Funcs{
+		Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+			return func(ctx context.Context, s middleware.Statement) (driver.Result, error) { return next(ctx, s) }
+		},
+		Query: func(next middleware.QueryFunc) middleware.QueryFunc {
+			return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) { return next(ctx, s) }
+		},
+		Begin: func(next middleware.BeginFunc) middleware.BeginFunc {
+			return func(ctx context.Context, b middleware.Begin) error { return next(ctx, b) }
+		},
+		Commit: func(next middleware.CallFunc) middleware.CallFunc {
+			return func(ctx context.Context, c middleware.Call) error { return next(ctx, c) }
+		},
+		RowsEnd: func(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+			return func(ctx context.Context, e middleware.RowsEnd) error { return next(ctx, e) }
+		},
+	}
+}
+
+func openOtelNoop(dsn string) (*sql.DB, error) {
+	return otelsql.Open("pgx", dsn,
+		otelsql.WithTracerProvider(tracenoop.NewTracerProvider()),
+		otelsql.WithMeterProvider(metricnoop.NewMeterProvider()))
+}
+
+// dropProcessor is a span processor that drops every span: the SDK still samples, builds and
+// ends each span, but nothing is exported.
+type dropProcessor struct{}
+
+func (dropProcessor) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (dropProcessor) OnEnd(sdktrace.ReadOnlySpan)                     {}
+func (dropProcessor) Shutdown(context.Context) error                  { return nil }
+func (dropProcessor) ForceFlush(context.Context) error                { return nil }
+
+var sdkTP = sync.OnceValue(func() *sdktrace.TracerProvider {
+	return sdktrace.NewTracerProvider(
+		sdktrace.WithSampler(sdktrace.AlwaysSample()),
+		sdktrace.WithSpanProcessor(dropProcessor{}))
+})
+
+func openOtelSDK(dsn string) (*sql.DB, error) {
+	return otelsql.Open("pgx", dsn,
+		otelsql.WithTracerProvider(sdkTP()),
+		otelsql.WithMeterProvider(metricnoop.NewMeterProvider()))
+}
+
+const sqlmwDriver = "pgx-sqlmw-bench"
+
+var registerSqlmw = sync.OnceFunc(func() {
+	sql.Register(sqlmwDriver, sqlmw.Driver(stdlib.GetDefaultDriver(), sqlmw.NullInterceptor{}))
+})
+
+func openSqlmw(dsn string) (*sql.DB, error) {
+	registerSqlmw()
+	return sql.Open(sqlmwDriver, dsn)
+}
