@@ -28,6 +28,8 @@ type rows struct {
 	done  bool
 	inUse bool // handed out and not closed yet (embedded wrapper only)
 
+	vals []driver.Value // the current row, read with Next for a backend without column scanning (Go 1.27)
+
 	target middleware.Target // routed result set: the pool c was borrowed from
 	chain  *middleware.Chain // routed result set: the session's chain, for OpRowsEnd
 }

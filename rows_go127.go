@@ -3,20 +3,24 @@
 package pgprovider
 
 import (
+	"database/sql"
 	"database/sql/driver"
-	"errors"
 )
 
 var _ driver.RowsColumnScanner = (*rows)(nil)
 
 // NextRow implements driver.RowsColumnScanner (Go 1.27): database/sql then calls NextRow and
-// ScanColumn instead of Next, and pgx scans arrays and ranges straight into Go values.
+// ScanColumn instead of Next, and pgx scans arrays and ranges straight into Go values. Over a
+// backend driver without it, the row is read with Next and converted as database/sql would.
 func (r *rows) NextRow() error {
 	var err error
 	if x, ok := r.inner.(driver.RowsColumnScanner); ok {
 		err = x.NextRow()
 	} else {
-		err = r.inner.Next(make([]driver.Value, len(r.inner.Columns())))
+		if r.vals == nil {
+			r.vals = make([]driver.Value, len(r.inner.Columns()))
+		}
+		err = r.inner.Next(r.vals)
 	}
 	r.track(err)
 	return err
@@ -24,11 +28,8 @@ func (r *rows) NextRow() error {
 
 // ScanColumn implements driver.RowsColumnScanner (Go 1.27).
 func (r *rows) ScanColumn(scanCtx driver.ScanContext, index int, dest any) error {
-	x, ok := r.inner.(driver.RowsColumnScanner)
-	if !ok {
-		return errNoColumnScanner
+	if x, ok := r.inner.(driver.RowsColumnScanner); ok {
+		return x.ScanColumn(scanCtx, index, dest)
 	}
-	return x.ScanColumn(scanCtx, index, dest)
+	return sql.ConvertAssign(scanCtx, dest, r.vals[index])
 }
-
-var errNoColumnScanner = errors.New("pgprovider: the backend driver cannot scan single columns")

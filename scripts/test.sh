@@ -37,4 +37,9 @@ if [ -f bench/go.mod ]; then
   (cd bench && go test -short -count=1 -bench . -benchtime=1x -timeout 10m ./...)
 fi
 
+if [ -f integration/orm/go.mod ]; then
+  step "sqlx and GORM integration (own module; runs examples/sqlx and examples/gorm)"
+  (cd integration/orm && go vet ./... && go test -race -count=1 -timeout 5m ./...)
+fi
+
 step "done in $(( $(date +%s) - start ))s"
