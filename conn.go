@@ -102,8 +102,11 @@ func (c *conn) ResetSession(ctx context.Context) error {
 }
 
 // IsValid runs when database/sql returns the connection to the pool. A backend that is gone
-// or still inside a transaction is not kept.
+// or still inside a transaction is not kept. Middleware that wraps OpRelease sees the return.
 func (c *conn) IsValid() bool {
+	if c.ctr.release {
+		_ = c.ctr.chain.Release(context.Background(), middleware.Call{Op: middleware.OpRelease, Session: c})
+	}
 	return c.be != nil && !c.be.isClosed() && !c.inTx
 }
 

@@ -26,6 +26,7 @@ type Connector struct {
 	chain                *middleware.Chain
 	exec                 *executor
 	rowsEnd              bool // some middleware wraps OpRowsEnd: result sets must be wrapped
+	release              bool // some middleware wraps OpRelease
 	closed               atomic.Bool
 	closeErr             error
 	droppedNotifications atomic.Uint64
@@ -103,6 +104,7 @@ func newConnector(d *Driver, dsn string, opts []Option) (*Connector, error) {
 	}
 	c.chain = chain
 	c.rowsEnd = chain.Wraps(middleware.OpRowsEnd)
+	c.release = chain.Wraps(middleware.OpRelease)
 	return c, nil
 }
 

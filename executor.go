@@ -317,6 +317,8 @@ func (e *executor) StmtClose(ctx context.Context, c middleware.Call) error {
 
 func (e *executor) RowsEnd(ctx context.Context, ev middleware.RowsEnd) error { return ev.Err }
 
+func (e *executor) Release(context.Context, middleware.Call) error { return nil }
+
 func (e *executor) Raw(ctx context.Context, c middleware.Call) error {
 	cn := session(c.Session)
 	be, err := e.ready(ctx, cn, c.State)

@@ -24,6 +24,7 @@ type Executor interface {
 	StmtClose(ctx context.Context, c Call) error
 	RowsEnd(ctx context.Context, e RowsEnd) error
 	Raw(ctx context.Context, c Call) error
+	Release(ctx context.Context, c Call) error
 }
 
 // Chain is an ordered list of middleware composed once around an [Executor]. The first
@@ -34,12 +35,12 @@ type Executor interface {
 //
 // A Chain is safe for concurrent use.
 type Chain struct {
-	connect, ping, reset, commit, rollback, stmtClose, raw CallFunc
-	begin                                                  BeginFunc
-	prepare                                                PrepareFunc
-	exec                                                   ExecFunc
-	query                                                  QueryFunc
-	rowsEnd                                                RowsEndFunc
+	connect, ping, reset, commit, rollback, stmtClose, raw, release CallFunc
+	begin                                                           BeginFunc
+	prepare                                                         PrepareFunc
+	exec                                                            ExecFunc
+	query                                                           QueryFunc
+	rowsEnd                                                         RowsEndFunc
 
 	wrapped [opCount]bool
 	mws     []Middleware
@@ -59,7 +60,7 @@ func NewChain(exec Executor, mws ...Middleware) (*Chain, error) {
 		connect: exec.Connect, ping: exec.Ping, reset: exec.ResetSession,
 		commit: exec.Commit, rollback: exec.Rollback, stmtClose: exec.StmtClose, raw: exec.Raw,
 		begin: exec.Begin, prepare: exec.Prepare, exec: exec.Exec, query: exec.Query,
-		rowsEnd: exec.RowsEnd,
+		rowsEnd: exec.RowsEnd, release: exec.Release,
 	}
 	var lastRank Rank
 	var lastName string
@@ -107,7 +108,7 @@ func implementsAny(mw Middleware) bool {
 	switch mw.(type) {
 	case ConnectWrapper, PingWrapper, ResetSessionWrapper, BeginWrapper, CommitWrapper,
 		RollbackWrapper, PrepareWrapper, ExecWrapper, QueryWrapper, StmtCloseWrapper,
-		RowsEndWrapper, RawWrapper:
+		RowsEndWrapper, RawWrapper, ReleaseWrapper:
 		return true
 	}
 	return false
@@ -116,7 +117,7 @@ func implementsAny(mw Middleware) bool {
 func (f *Funcs) any() bool {
 	return f.Connect != nil || f.Ping != nil || f.ResetSession != nil || f.Begin != nil ||
 		f.Commit != nil || f.Rollback != nil || f.Prepare != nil || f.Exec != nil ||
-		f.Query != nil || f.StmtClose != nil || f.RowsEnd != nil || f.Raw != nil
+		f.Query != nil || f.StmtClose != nil || f.RowsEnd != nil || f.Raw != nil || f.Release != nil
 }
 
 func (c *Chain) wrap(mw Middleware) {
@@ -163,6 +164,9 @@ func (c *Chain) wrap(mw Middleware) {
 		if w, ok := mw.(RawWrapper); ok {
 			f.Raw = w.WrapRaw
 		}
+		if w, ok := mw.(ReleaseWrapper); ok {
+			f.Release = w.WrapRelease
+		}
 	}
 	wrapCall(&c.connect, f.Connect, &c.wrapped[OpConnect])
 	wrapCall(&c.ping, f.Ping, &c.wrapped[OpPing])
@@ -171,6 +175,7 @@ func (c *Chain) wrap(mw Middleware) {
 	wrapCall(&c.rollback, f.Rollback, &c.wrapped[OpRollback])
 	wrapCall(&c.stmtClose, f.StmtClose, &c.wrapped[OpStmtClose])
 	wrapCall(&c.raw, f.Raw, &c.wrapped[OpRaw])
+	wrapCall(&c.release, f.Release, &c.wrapped[OpRelease])
 	if f.Begin != nil {
 		c.begin, c.wrapped[OpBegin] = f.Begin(c.begin), true
 	}
@@ -245,6 +250,9 @@ func (c *Chain) RowsEnd(ctx context.Context, e RowsEnd) error { return c.rowsEnd
 
 // Raw runs OpRaw through the chain.
 func (c *Chain) Raw(ctx context.Context, x Call) error { return c.raw(ctx, x) }
+
+// Release runs OpRelease through the chain.
+func (c *Chain) Release(ctx context.Context, x Call) error { return c.release(ctx, x) }
 
 // Close closes, in reverse order, every middleware of the chain that implements io.Closer,
 // and returns the errors joined.

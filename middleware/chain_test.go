@@ -34,6 +34,7 @@ func (r recExec) Query(context.Context, Statement) (driver.Rows, error) {
 func (r recExec) StmtClose(context.Context, Call) error  { r.add("stmt_close"); return nil }
 func (r recExec) RowsEnd(context.Context, RowsEnd) error { r.add("rows_end"); return nil }
 func (r recExec) Raw(context.Context, Call) error        { r.add("raw"); return nil }
+func (r recExec) Release(context.Context, Call) error    { r.add("release"); return nil }
 
 // all wraps every operation through the Wrap interfaces.
 type all struct {
@@ -51,6 +52,7 @@ func (a all) WrapCommit(n CallFunc) CallFunc       { return a.call("commit", n) 
 func (a all) WrapRollback(n CallFunc) CallFunc     { return a.call("rollback", n) }
 func (a all) WrapStmtClose(n CallFunc) CallFunc    { return a.call("stmt_close", n) }
 func (a all) WrapRaw(n CallFunc) CallFunc          { return a.call("raw", n) }
+func (a all) WrapRelease(n CallFunc) CallFunc      { return a.call("release", n) }
 func (a all) WrapBegin(n BeginFunc) BeginFunc {
 	return func(ctx context.Context, b Begin) error { *a.log = append(*a.log, a.name+":begin"); return n(ctx, b) }
 }
@@ -91,7 +93,7 @@ func (a all) Rank() Rank { return RankObserve }
 func asFuncs(a all) *Funcs {
 	return &Funcs{Connect: a.WrapConnect, Ping: a.WrapPing, ResetSession: a.WrapResetSession, Begin: a.WrapBegin,
 		Commit: a.WrapCommit, Rollback: a.WrapRollback, Prepare: a.WrapPrepare, Exec: a.WrapExec, Query: a.WrapQuery,
-		StmtClose: a.WrapStmtClose, RowsEnd: a.WrapRowsEnd, Raw: a.WrapRaw, Rank: RankRetry}
+		StmtClose: a.WrapStmtClose, RowsEnd: a.WrapRowsEnd, Raw: a.WrapRaw, Release: a.WrapRelease, Rank: RankRetry}
 }
 
 func runAll(c *Chain) {
@@ -108,6 +110,7 @@ func runAll(c *Chain) {
 	c.StmtClose(ctx, Call{})
 	c.RowsEnd(ctx, RowsEnd{})
 	c.Raw(ctx, Call{})
+	c.Release(ctx, Call{})
 }
 
 func TestChainEveryOperation(t *testing.T) {
@@ -117,7 +120,7 @@ func TestChainEveryOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	runAll(c)
-	ops := []string{"connect", "ping", "reset_session", "begin", "commit", "rollback", "prepare", "exec", "query", "stmt_close", "rows_end", "raw"}
+	ops := []string{"connect", "ping", "reset_session", "begin", "commit", "rollback", "prepare", "exec", "query", "stmt_close", "rows_end", "raw", "release"}
 	var want []string
 	for _, op := range ops {
 		want = append(want, "a:"+op, "f:"+op, "exec:"+op)
@@ -157,7 +160,7 @@ func TestChainEmptyAndErrors(t *testing.T) {
 		t.Error("Wraps of an invalid op")
 	}
 	runAll(c)
-	if len(log) != 12 {
+	if len(log) != 13 {
 		t.Fatalf("executor ran %d ops", len(log))
 	}
 	if _, err := NewChain(nil); err == nil {

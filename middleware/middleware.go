@@ -26,6 +26,7 @@ const (
 	OpStmtClose       // close a prepared statement ([CallFunc])
 	OpRowsEnd         // a result set ended: closed, exhausted or failed ([RowsEndFunc])
 	OpRaw             // hand the *pgx.Conn to user code ([CallFunc])
+	OpRelease         // database/sql returned the session to its pool ([CallFunc]; no I/O)
 	opCount
 )
 
@@ -45,6 +46,7 @@ var opNames = [...]string{
 	OpStmtClose:    "stmt_close",
 	OpRowsEnd:      "rows_end",
 	OpRaw:          "raw",
+	OpRelease:      "release",
 }
 
 // String returns the lower-case name of the operation, e.g. "exec" or "stmt_query".
@@ -206,6 +208,11 @@ type RowsEndWrapper interface {
 // RawWrapper wraps OpRaw: access to the *pgx.Conn through pgprovider.Raw.
 type RawWrapper interface{ WrapRaw(next CallFunc) CallFunc }
 
+// ReleaseWrapper wraps OpRelease: database/sql put the session back in its pool (it runs from
+// driver.Validator.IsValid, with a background context; it must not do I/O). Together with
+// OpConnect and OpResetSession, which mark a checkout, it measures how long connections are held.
+type ReleaseWrapper interface{ WrapRelease(next CallFunc) CallFunc }
+
 // Funcs is a middleware made of plain functions, one field per operation; a nil field passes
 // the operation through untouched, at no cost. It is the quickest way to write a middleware
 // that cares about a few operations:
@@ -229,6 +236,7 @@ type Funcs struct {
 	StmtClose    func(next CallFunc) CallFunc
 	RowsEnd      func(next RowsEndFunc) RowsEndFunc
 	Raw          func(next CallFunc) CallFunc
+	Release      func(next CallFunc) CallFunc
 	// Rank places the middleware in the recommended order; see [Ranker]. Zero means unranked.
 	Rank Rank
 }

@@ -99,6 +99,10 @@ type Recorder struct {
 	create   Histogram
 	createKO atomic.Uint64
 	attempts atomic.Uint64
+
+	use       Histogram
+	checkMu   sync.Mutex
+	checkouts map[uint64]time.Time // session ID -> checkout time, while checked out
 }
 
 // New returns an empty Recorder.
@@ -142,6 +146,32 @@ func (r *Recorder) ObserveConnect(err error, d time.Duration) {
 	r.create.Observe(d)
 }
 
+// CheckOut records that database/sql handed out session id (a new connection, or a pooled
+// one it reset); [Recorder.Release] ends the use.
+func (r *Recorder) CheckOut(id uint64) {
+	r.checkMu.Lock()
+	if r.checkouts == nil {
+		r.checkouts = make(map[uint64]time.Time)
+	}
+	r.checkouts[id] = time.Now()
+	r.checkMu.Unlock()
+}
+
+// Release records that session id went back to the pool, observing how long it was used.
+func (r *Recorder) Release(id uint64) {
+	r.checkMu.Lock()
+	t, ok := r.checkouts[id]
+	delete(r.checkouts, id)
+	r.checkMu.Unlock()
+	if ok {
+		r.use.Observe(time.Since(t))
+	}
+}
+
+// UseStats returns the histogram of the time connections were held, from checkout (a new
+// connection or a pool reuse) to their return to the pool.
+func (r *Recorder) UseStats() HistogramSnapshot { return r.use.Snapshot() }
+
 // AddAttempts adds n retry attempts (attempts beyond the first). Retry middleware calls it
 // through the OpenTelemetry middleware's AddAttemptEvent or directly.
 func (r *Recorder) AddAttempts(n uint64) { r.attempts.Add(n) }
@@ -184,13 +214,32 @@ func (r *Recorder) Attempts() uint64 { return r.attempts.Load() }
 // Rank places the recorder with the observability middleware, outermost.
 func (r *Recorder) Rank() middleware.Rank { return middleware.RankObserve }
 
-// WrapConnect measures connection creation.
+// WrapConnect measures connection creation, and marks the start of the new connection's use.
 func (r *Recorder) WrapConnect(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		t := time.Now()
 		err := next(ctx, c)
 		r.ObserveConnect(err, time.Since(t))
+		if err == nil && c.Session != nil && !c.Session.InTx() {
+			r.CheckOut(c.Session.ID())
+		}
 		return err
+	}
+}
+
+// WrapResetSession marks the start of a pooled connection's use.
+func (r *Recorder) WrapResetSession(next middleware.CallFunc) middleware.CallFunc {
+	return func(ctx context.Context, c middleware.Call) error {
+		r.CheckOut(c.Session.ID())
+		return next(ctx, c)
+	}
+}
+
+// WrapRelease observes how long the connection was used.
+func (r *Recorder) WrapRelease(next middleware.CallFunc) middleware.CallFunc {
+	return func(ctx context.Context, c middleware.Call) error {
+		r.Release(c.Session.ID())
+		return next(ctx, c)
 	}
 }
 

@@ -136,3 +136,19 @@ func BenchmarkObserve(b *testing.B) {
 		r.ObserveSQL("SELECT 1", nil, time.Millisecond)
 	}
 }
+
+func TestUseTime(t *testing.T) {
+	r := New()
+	r.Release(7) // a return without a checkout is ignored
+	r.CheckOut(7)
+	r.CheckOut(8)
+	r.Release(7)
+	r.Release(7)
+	if s := r.UseStats(); s.Count != 1 {
+		t.Fatalf("use count %d, want 1", s.Count)
+	}
+	r.Release(8)
+	if s := r.UseStats(); s.Count != 2 {
+		t.Fatalf("use count %d, want 2", s.Count)
+	}
+}

@@ -32,8 +32,9 @@ type Pool struct {
 // db.client.connection.count{db.client.connection.state=idle|used}, db.client.connection.max,
 // db.client.connection.idle.max, db.client.connection.wait_time (histogram without bucket
 // bounds: database/sql only reports a count and a total), all with
-// db.client.connection.pool.name. db.client.connection.use_time is not produced: database/sql
-// does not tell a driver when a connection returns to the pool.
+// db.client.connection.pool.name, and db.client.connection.use_time (histogram, s: from a
+// checkout, seen as a new connection or a pool reset, to the return to the pool, seen as
+// middleware.OpRelease).
 type Producer struct {
 	cfg   config
 	rec   *metrics.Recorder
@@ -65,7 +66,7 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	now := time.Now()
 	var ms []metricdata.Metrics
 	if p.rec != nil {
-		ms = append(ms, p.operations(now), p.createTime(now))
+		ms = append(ms, p.operations(now), p.createTime(now), p.useTime(now))
 	}
 	if len(p.cfg.pools) > 0 {
 		ms = append(ms, p.poolMetrics(now)...)
@@ -106,6 +107,12 @@ func (p *Producer) createTime(now time.Time) metricdata.Metrics {
 	attrs := attribute.NewSet(keyPool.String(p.cfg.poolName))
 	return metricdata.Metrics{Name: "db.client.connection.create_time", Description: "The time it took to create a new connection.", Unit: "s",
 		Data: metricdata.Histogram[float64]{Temporality: metricdata.CumulativeTemporality, DataPoints: []metricdata.HistogramDataPoint[float64]{p.hist(attrs, s, now)}}}
+}
+
+func (p *Producer) useTime(now time.Time) metricdata.Metrics {
+	attrs := attribute.NewSet(keyPool.String(p.cfg.poolName))
+	return metricdata.Metrics{Name: "db.client.connection.use_time", Description: "The time between borrowing a connection and returning it to the pool.", Unit: "s",
+		Data: metricdata.Histogram[float64]{Temporality: metricdata.CumulativeTemporality, DataPoints: []metricdata.HistogramDataPoint[float64]{p.hist(attrs, p.rec.UseStats(), now)}}}
 }
 
 func (p *Producer) poolMetrics(now time.Time) []metricdata.Metrics {

@@ -62,7 +62,7 @@ func TestProducerMetrics(t *testing.T) {
 	p := pgotel.NewProducer(e.rec, pgotel.WithConnConfig(e.cc), pgotel.WithPools(pgotel.Pool{Name: "primary", DB: e.db, IdleMax: 3}))
 	ms := collect(t, p)
 	for _, name := range []string{"db.client.operation.duration", "db.client.connection.create_time", "db.client.connection.count",
-		"db.client.connection.max", "db.client.connection.idle.max", "db.client.connection.wait_time"} {
+		"db.client.connection.max", "db.client.connection.idle.max", "db.client.connection.wait_time", "db.client.connection.use_time"} {
 		if _, ok := ms[name]; !ok {
 			t.Errorf("metric %s missing", name)
 		}
@@ -86,6 +86,10 @@ func TestProducerMetrics(t *testing.T) {
 		if counts[k] != want {
 			t.Errorf("%v: count %d, want %d (all %v)", k, counts[k], want, counts)
 		}
+	}
+	// Every statement above checked a connection out of the pool and returned it.
+	if ut := ms["db.client.connection.use_time"].Data.(metricdata.Histogram[float64]).DataPoints[0]; ut.Count < 5 {
+		t.Errorf("use_time count %d, want one per checkout (>= 5)", ut.Count)
 	}
 	ct := ms["db.client.connection.create_time"].Data.(metricdata.Histogram[float64]).DataPoints[0]
 	if ct.Count < 1 || attrString(ct.Attributes)["db.client.connection.pool.name"] != "primary" {

@@ -308,3 +308,11 @@ func (m *Middleware) WrapConnect(next middleware.CallFunc) middleware.CallFunc {
 	}
 	return m.rec.WrapConnect(next)
 }
+
+// WrapRelease records how long the connection was used (db.client.connection.use_time).
+func (m *Middleware) WrapRelease(next middleware.CallFunc) middleware.CallFunc {
+	if m.rec == nil {
+		return next
+	}
+	return m.rec.WrapRelease(next)
+}

@@ -94,6 +94,9 @@ func (m *Middleware) endTx(next middleware.CallFunc, op string, k sqlsummary.Kin
 // when the connection broke). It adds no span of its own.
 func (m *Middleware) WrapResetSession(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
+		if m.rec != nil {
+			m.rec.CheckOut(c.Session.ID())
+		}
 		m.mu.Lock()
 		tx, ok := m.txs[c.Session.ID()]
 		delete(m.txs, c.Session.ID())

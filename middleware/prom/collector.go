@@ -46,10 +46,10 @@ type Collector struct {
 	db  *sql.DB
 	rec *metrics.Recorder
 
-	maxOpen, open, inUse, idle                  *prometheus.Desc
-	waitCount, waitDur, idleClosed, idleTimeCl  *prometheus.Desc
-	lifetimeCl, opDur, opErr, createDur, create *prometheus.Desc
-	attempts                                    *prometheus.Desc
+	maxOpen, open, inUse, idle                          *prometheus.Desc
+	waitCount, waitDur, idleClosed, idleTimeCl          *prometheus.Desc
+	lifetimeCl, opDur, opErr, createDur, create, useDur *prometheus.Desc
+	attempts                                            *prometheus.Desc
 
 	mu         sync.Mutex
 	described  bool
@@ -90,6 +90,7 @@ func NewCollector(db *sql.DB, opts ...Option) *Collector {
 		opDur:      d("operation_duration_seconds", "Duration of database operations, result-set reading and retries included.", "operation", "status"),
 		opErr:      d("operation_errors_total", "Failed operations by SQLSTATE class (or a short error type when the server did not answer).", "operation", "sqlstate_class"),
 		createDur:  d("connection_create_duration_seconds", "Time taken to open a backend connection."),
+		useDur:     d("connection_use_duration_seconds", "Time a connection was held, from checkout to its return to the pool."),
 		create:     d("connection_create_errors_total", "Failed attempts to open a backend connection."),
 		attempts:   d("retry_attempts_total", "Retry attempts beyond the first, as reported by retry middleware."),
 	}
@@ -132,7 +133,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	srcs := append([]prometheus.Collector(nil), c.sources...)
 	c.mu.Unlock()
 	for _, d := range []*prometheus.Desc{c.maxOpen, c.open, c.inUse, c.idle, c.waitCount, c.waitDur, c.idleClosed,
-		c.idleTimeCl, c.lifetimeCl, c.opDur, c.opErr, c.createDur, c.create, c.attempts} {
+		c.idleTimeCl, c.lifetimeCl, c.opDur, c.opErr, c.createDur, c.create, c.useDur, c.attempts} {
 		ch <- d
 	}
 	for _, s := range srcs {
@@ -217,6 +218,8 @@ func (c *Collector) collectRecorder(ch chan<- prometheus.Metric) {
 	}
 	cs, failed := c.rec.ConnectStats()
 	ch <- prometheus.MustNewConstHistogram(c.createDur, cs.Count, cs.Sum, cs.Cumulative())
+	us := c.rec.UseStats()
+	ch <- prometheus.MustNewConstHistogram(c.useDur, us.Count, us.Sum, us.Cumulative())
 	ch <- prometheus.MustNewConstMetric(c.create, prometheus.CounterValue, float64(failed))
 	ch <- prometheus.MustNewConstMetric(c.attempts, prometheus.CounterValue, float64(c.rec.Attempts()))
 }

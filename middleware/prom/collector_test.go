@@ -141,6 +141,10 @@ pgprovider_replica_lag_seconds{pool="replica-1"} 0.25
 			t.Errorf("scrape lacks %s", want)
 		}
 	}
+	if !strings.Contains(body, `pgprovider_connection_use_duration_seconds_count{pool="primary"} `) ||
+		strings.Contains(body, `pgprovider_connection_use_duration_seconds_count{pool="primary"} 0`) {
+		t.Errorf("connection use time missing or empty")
+	}
 	if !strings.Contains(body, `pgprovider_connection_create_duration_seconds_count{pool="primary"} `) ||
 		strings.Contains(body, `pgprovider_connection_create_duration_seconds_count{pool="primary"} 0`) {
 		t.Error("connection create time not recorded")
