@@ -15,6 +15,8 @@ import (
 	"github.com/ngrok/sqlmw"
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/middleware/metrics"
+	pgotel "github.com/pgprovider/pgprovider/middleware/otel"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -42,7 +44,19 @@ func Variants() []Variant {
 		{Name: "otelsql-noop", Doc: "XSAM/otelsql over pgx stdlib, no-op tracer and meter", Open: openOtelNoop},
 		{Name: "otelsql-sdk", Doc: "XSAM/otelsql over pgx stdlib, SDK tracer, always sample, dropping span processor", Open: openOtelSDK},
 		{Name: "sqlmw", Doc: "ngrok/sqlmw over pgx stdlib, NullInterceptor", Open: openSqlmw},
+		{Name: "pgotel-noop", Doc: "pgprovider with its OpenTelemetry middleware, no-op tracer, metrics recorder on", Open: openPgotelNoop},
+		{Name: "pgotel-sdk", Doc: "pgprovider with its OpenTelemetry middleware, SDK tracer, always sample, root spans, dropping span processor, metrics recorder on", Open: openPgotelSDK},
 	}
+}
+
+func openPgotelNoop(dsn string) (*sql.DB, error) {
+	return pgprovider.Open(dsn, pgprovider.WithMiddleware(pgotel.New(
+		pgotel.WithTracerProvider(tracenoop.NewTracerProvider()), pgotel.WithRecorder(metrics.New()))))
+}
+
+func openPgotelSDK(dsn string) (*sql.DB, error) {
+	return pgprovider.Open(dsn, pgprovider.WithMiddleware(pgotel.New(
+		pgotel.WithTracerProvider(sdkTP()), pgotel.WithRootSpans(true), pgotel.WithRecorder(metrics.New()))))
 }
 
 func openRaw(dsn string) (*sql.DB, error) { return sql.Open("pgx", dsn) }
