@@ -1,0 +1,243 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgprovider/pgprovider"
+	"github.com/pgprovider/pgprovider/internal/faultproxy"
+	"github.com/pgprovider/pgprovider/internal/pgtest"
+	"github.com/pgprovider/pgprovider/middleware"
+)
+
+// S1: writes all on the primary; replica reads shared evenly by round robin; prepared
+// statements and Exec follow the same intent; served-by is visible.
+func TestRoutingS1(t *testing.T) {
+	leakCheck(t)
+	c, db, r := sharedDB(t)
+	ctx := ctxT(t, 30*time.Second)
+	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS s1 (id serial PRIMARY KEY, port int)"); err != nil {
+		t.Fatal(err)
+	}
+	p0, p1, p2 := c.Nodes[0].Port, c.Nodes[1].Port, c.Nodes[2].Port
+	stmt, err := db.PrepareContext(ctx, "SELECT inet_server_port()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	counts := map[int]int{}
+	var served string
+	rctx := WithServedBy(UseReplica(ctx), &served)
+	const reads = 400
+	for i := 0; i < reads; i++ {
+		var p int
+		if i%2 == 0 {
+			p, err = port(rctx, db)
+		} else {
+			err = stmt.QueryRowContext(rctx).Scan(&p)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[int]string{p1: name(c.Nodes[1]), p2: name(c.Nodes[2])}[p]; want != served {
+			t.Fatalf("read on port %d reported served by %q", p, served)
+		}
+		counts[p]++
+		if i%10 == 0 { // a write through Query (RETURNING) and one through Exec, both unmarked
+			var wp int
+			if err := db.QueryRowContext(ctx, "INSERT INTO s1 (port) VALUES (inet_server_port()) RETURNING port").Scan(&wp); err != nil {
+				t.Fatal(err)
+			}
+			if wp != p0 {
+				t.Fatalf("write ran on port %d, primary is %d", wp, p0)
+			}
+			if _, err := db.ExecContext(ctx, "INSERT INTO s1 (port) VALUES (inet_server_port())"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if counts[p0] != 0 {
+		t.Fatalf("%d replica reads ran on the primary", counts[p0])
+	}
+	for _, p := range []int{p1, p2} {
+		if share := float64(counts[p]) / reads; share < 0.4 || share > 0.6 {
+			t.Fatalf("replica %d served %.0f%% of reads: %v", p, 100*share, counts)
+		}
+	}
+	var bad int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM s1 WHERE port <> $1", p0).Scan(&bad); err != nil || bad != 0 {
+		t.Fatalf("%d writes off the primary (%v)", bad, err)
+	}
+	// Exec with the replica intent runs on a replica; UsePrimary overrides it.
+	if _, err := db.ExecContext(rctx, "SELECT 1"); err != nil || served == name(c.Nodes[0]) {
+		t.Fatalf("replica exec served by %q: %v", served, err)
+	}
+	if p, err := port(WithServedBy(UsePrimary(rctx), &served), db); err != nil || p != p0 || served != name(c.Nodes[0]) {
+		t.Fatalf("UsePrimary read on %d (%q): %v", p, served, err)
+	}
+	// Inside a transaction, read-only or not, everything stays on one primary backend (S11).
+	for _, opts := range []*sql.TxOptions{nil, {ReadOnly: true}} {
+		tx, err := db.BeginTx(rctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid0 int
+		for i := 0; i < 3; i++ {
+			var p, pid int
+			if err := tx.QueryRowContext(rctx, "SELECT inet_server_port(), pg_backend_pid()").Scan(&p, &pid); err != nil || p != p0 || (i > 0 && pid != pid0) {
+				t.Fatalf("read %d in a transaction (%+v) on %d, backend %d then %d: %v", i, opts, p, pid0, pid, err)
+			}
+			pid0 = pid
+		}
+		tx.Rollback()
+	}
+	st := r.Stats()
+	if len(st) != 3 || !st[2].Primary || st[0].Role != RoleStandby || st[0].Served == 0 || st[0].Probes == 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// Every policy spreads serial reads over the replicas and never uses the primary.
+func TestPolicies(t *testing.T) {
+	leakCheck(t)
+	c := pgtest.Shared(t)
+	for _, p := range []Policy{RoundRobin, LeastInFlight, LowestLag} {
+		t.Run(p.String(), func(t *testing.T) {
+			db, _ := open(t, c.Nodes[0].DSN(), []string{c.Nodes[1].DSN(), c.Nodes[2].DSN()},
+				WithPolicy(p), WithHysteresis(3, 1), WithMaxReadAttempts(2), WithConnectorOptions(pgprovider.WithConnConfig(func(*pgx.ConnConfig) {})))
+			ctx := UseReplica(ctxT(t, 10*time.Second))
+			seen := map[int]int{}
+			for i := 0; i < 20; i++ {
+				port, err := port(ctx, db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen[port]++
+			}
+			if seen[c.Nodes[0].Port] != 0 || len(seen) != 2 {
+				t.Fatalf("%s: reads per port %v", p, seen)
+			}
+		})
+	}
+	if _, err := New(nil, WithConnectorOptions(pgprovider.WithMiddleware(middleware.Funcs{}))); err == nil {
+		t.Fatal("middleware in the replica connectors was accepted")
+	}
+	if _, err := New([]string{"host=127.0.0.1 port=notaport"}); err == nil {
+		t.Fatal("a bad replica DSN was accepted")
+	}
+}
+
+// The declared session state (a tenant) is applied on the borrowed replica connection, and
+// the replica pool reuses its connections.
+func TestReplicaState(t *testing.T) {
+	leakCheck(t)
+	c := pgtest.Shared(t)
+	declare := middleware.Funcs{Rank: middleware.RankTenancy, Query: func(next middleware.QueryFunc) middleware.QueryFunc {
+		return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+			if v, ok := ctx.Value(tenantKey{}).(string); ok {
+				s.State = s.State.With("app.tenant_id", v)
+			}
+			return next(ctx, s)
+		}
+	}}
+	db, r := openMW(t, []middleware.Middleware{declare}, c.Nodes[0].DSN(), []string{c.Nodes[1].DSN()}, WithPoolSize(2, 2))
+	ctx := ctxT(t, 10*time.Second)
+	for i, tenant := range []string{"a", "b", "a", "c"} {
+		tctx := UseReplica(context.WithValue(ctx, tenantKey{}, tenant))
+		var got string
+		var p int
+		if err := db.QueryRowContext(tctx, "SELECT current_setting('app.tenant_id'), inet_server_port()").Scan(&got, &p); err != nil {
+			t.Fatal(err)
+		}
+		if got != tenant || p != c.Nodes[1].Port {
+			t.Fatalf("read %d: tenant %q on port %d, want %q on %d", i, got, p, tenant, c.Nodes[1].Port)
+		}
+	}
+	if st := stat(r, name(c.Nodes[1])); st.OpenConns != 1 || st.InFlight != 0 {
+		t.Fatalf("replica pool: %+v", st)
+	}
+}
+
+type tenantKey struct{}
+
+// S9: every replica unreachable: reads fall back to the primary, or fail with ErrNoReplica.
+func TestAllReplicasDownS9(t *testing.T) {
+	leakCheck(t)
+	c := pgtest.Shared(t)
+	var proxies []*faultproxy.Proxy
+	var dsns []string
+	for _, n := range c.Nodes[1:] {
+		p, err := faultproxy.New(name(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		proxies = append(proxies, p)
+		dsns = append(dsns, n.DSN("port", strconv.Itoa(p.Port())))
+	}
+	for _, fallback := range []bool{true, false} {
+		t.Run(map[bool]string{true: "fallback", false: "no_fallback"}[fallback], func(t *testing.T) {
+			for _, p := range proxies {
+				p.SetMode(faultproxy.Pass)
+			}
+			var opts []Option
+			if !fallback {
+				opts = append(opts, WithoutFallback())
+			}
+			db, r := open(t, c.Nodes[0].DSN(), dsns, opts...)
+			ctx := ctxT(t, 20*time.Second)
+			rctx := UseReplica(ctx)
+			if p, err := port(rctx, db); err != nil || p == c.Nodes[0].Port {
+				t.Fatalf("read with replicas up on %d: %v", p, err)
+			}
+			for _, p := range proxies {
+				p.SetMode(faultproxy.Refuse)
+				p.ResetAll()
+			}
+			// Reads keep working at once (retried elsewhere) and the replicas go down.
+			var mu sync.Mutex
+			var errs []error
+			d := waitFor(t, 5*time.Second, "replicas down", func() bool {
+				p, err := port(rctx, db)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case fallback && (err != nil || p != c.Nodes[0].Port):
+					errs = append(errs, err)
+				case !fallback && err != nil && !errors.Is(err, ErrNoReplica):
+					errs = append(errs, err)
+				}
+				st := r.Stats()
+				return !st[0].Healthy && !st[1].Healthy
+			})
+			t.Logf("both replicas down after %v", d)
+			if len(errs) > 0 && fallback {
+				t.Fatalf("reads failed or left the primary while replicas went down: %v", errs)
+			}
+			p, err := port(rctx, db)
+			if fallback && (err != nil || p != c.Nodes[0].Port) {
+				t.Fatalf("fallback read on %d: %v", p, err)
+			}
+			if !fallback && !errors.Is(err, ErrNoReplica) {
+				t.Fatalf("read without fallback: %v, want ErrNoReplica", err)
+			}
+			for _, p := range proxies {
+				p.SetMode(faultproxy.Pass)
+			}
+			waitFor(t, 5*time.Second, "replicas back", func() bool {
+				st := r.Stats()
+				return st[0].Healthy && st[1].Healthy
+			})
+			if p, err := port(rctx, db); err != nil || p == c.Nodes[0].Port {
+				t.Fatalf("read after the replicas came back on %d: %v", p, err)
+			}
+		})
+	}
+}

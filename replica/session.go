@@ -1,0 +1,157 @@
+package replica
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgprovider/pgprovider/middleware"
+)
+
+// WrapBegin keeps transactions on the primary: it waits for one when the monitor knows none,
+// and records a transaction run with a read-your-writes token until it ends.
+func (r *Router) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
+	return func(ctx context.Context, b middleware.Begin) error {
+		if r.watchPrimary {
+			waited, err := r.awaitPrimary(ctx)
+			if err != nil {
+				return err
+			}
+			if waited {
+				return driver.ErrBadConn
+			}
+		}
+		in := intentOf(ctx)
+		if in == nil || in.token == nil {
+			return next(ctx, b)
+		}
+		in.token.begin()
+		err := next(ctx, b)
+		if err != nil {
+			in.token.end()
+		}
+		return err
+	}
+}
+
+// WrapCommit ends the read-your-writes record of a transaction begun with a token.
+func (r *Router) WrapCommit(next middleware.CallFunc) middleware.CallFunc { return r.endTx(next) }
+
+// WrapRollback ends the read-your-writes record of a transaction begun with a token.
+func (r *Router) WrapRollback(next middleware.CallFunc) middleware.CallFunc { return r.endTx(next) }
+
+func (r *Router) endTx(next middleware.CallFunc) middleware.CallFunc {
+	return func(ctx context.Context, c middleware.Call) error {
+		err := next(ctx, c)
+		if in := intentOf(ctx); in != nil && in.token != nil {
+			in.token.end()
+		}
+		return err
+	}
+}
+
+// WrapResetSession evicts a pooled session whose backend is on a node that stopped being the
+// primary: one that answered 25006, or whose backend PID the monitor listed on a node it saw
+// demoted (or losing a split brain). database/sql then opens a new connection.
+func (r *Router) WrapResetSession(next middleware.CallFunc) middleware.CallFunc {
+	return func(ctx context.Context, c middleware.Call) error {
+		if _, ok := r.evictSessions.LoadAndDelete(c.Session.ID()); ok {
+			return driver.ErrBadConn
+		}
+		if pid := c.Session.BackendPID(); pid != 0 && r.evictedPID(pid) {
+			return driver.ErrBadConn
+		}
+		return next(ctx, c)
+	}
+}
+
+func (r *Router) evictedPID(pid uint32) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p := r.primary.Load()
+	for _, n := range r.nodes {
+		if n == p || n.evictPIDs == nil {
+			continue
+		}
+		if _, ok := n.evictPIDs[pid]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// WrapConnect makes a new primary connection that failed on a connection error wait, up to
+// the primary wait, for the monitor to know a primary, and try again: during a failover the
+// DSN's hosts refuse or are all standbys until the promotion ends.
+func (r *Router) WrapConnect(next middleware.CallFunc) middleware.CallFunc {
+	return func(ctx context.Context, c middleware.Call) error {
+		err := next(ctx, c)
+		if err == nil || !r.watchPrimary || ctx.Err() != nil || !connectFailed(ctx, err) {
+			return err
+		}
+		for _, n := range r.nodes {
+			n.poke()
+		}
+		deadline := time.NewTimer(r.cfg.primaryWait)
+		defer deadline.Stop()
+		tick := time.NewTicker(max(r.cfg.interval/4, time.Millisecond))
+		defer tick.Stop()
+		for {
+			r.mu.RLock()
+			ch := r.changed
+			r.mu.RUnlock()
+			select {
+			case <-ch:
+			case <-tick.C:
+			case <-deadline.C:
+				return errors.Join(ErrNoPrimary, err)
+			case <-ctx.Done():
+				return err
+			case <-r.done:
+				return err
+			}
+			if r.primary.Load() == nil {
+				continue
+			}
+			if err = next(ctx, c); err == nil || ctx.Err() != nil || !connectFailed(ctx, err) {
+				return err
+			}
+		}
+	}
+}
+
+// BeforeConnect puts the node the monitor knows as primary first in cfg's host list, so that
+// new primary connections of a multi-host DSN skip dead or demoted hosts. Pass it to
+// pgprovider.WithBeforeConnect on the primary's Connector.
+func (r *Router) BeforeConnect(_ context.Context, cfg *pgx.ConnConfig) error {
+	p := r.primary.Load()
+	if p == nil || len(cfg.Fallbacks) == 0 {
+		return nil
+	}
+	hosts := make([]*pgconn.FallbackConfig, 0, len(cfg.Fallbacks)+1)
+	hosts = append(hosts, &pgconn.FallbackConfig{Host: cfg.Host, Port: cfg.Port, TLSConfig: cfg.TLSConfig})
+	hosts = append(hosts, cfg.Fallbacks...)
+	first := -1
+	for i, h := range hosts {
+		if hostPort(h.Host, h.Port) == p.name {
+			first = i
+			break
+		}
+	}
+	if first <= 0 {
+		return nil
+	}
+	h := hosts[first]
+	rest := append(append([]*pgconn.FallbackConfig(nil), hosts[:first]...), hosts[first+1:]...)
+	cfg.Host, cfg.Port, cfg.TLSConfig, cfg.Fallbacks = h.Host, h.Port, h.TLSConfig, rest
+	return nil
+}
+
+// connectFailed reports a connection attempt that failed for a reason a failover explains:
+// refused, reset, all hosts standbys, or the DSN's connect_timeout (not the caller's context).
+func connectFailed(ctx context.Context, err error) bool {
+	return connectionError(err) || (ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded))
+}
