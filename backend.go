@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -27,6 +28,20 @@ type backend struct {
 	applied   middleware.State // session settings this backend has, as far as the driver knows
 	stateInTx bool             // settings were applied inside the open transaction
 	closed    bool             // closed by the driver
+
+	lastCheckout time.Time // when database/sql last reset this backend's session for reuse
+}
+
+// idleSinceCheckout returns the time since the previous checkout (a very long time for the
+// first) and records this one.
+func (b *backend) idleSinceCheckout() time.Duration {
+	now := time.Now()
+	d := now.Sub(b.lastCheckout)
+	if b.lastCheckout.IsZero() {
+		d = time.Duration(1<<63 - 1)
+	}
+	b.lastCheckout = now
+	return d
 }
 
 var errMissingInterface = errors.New("pgprovider: the backend driver lacks a required interface")

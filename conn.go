@@ -37,7 +37,20 @@ var (
 	_ driver.SessionResetter    = (*conn)(nil)
 	_ driver.Validator          = (*conn)(nil)
 	_ middleware.Session        = (*conn)(nil)
+	_ middleware.PinnedSession  = (*conn)(nil)
+	_ middleware.AddrSession    = (*conn)(nil)
 )
+
+// Pinned implements middleware.PinnedSession.
+func (c *conn) Pinned() bool { return c.pinned }
+
+// BackendAddr implements middleware.AddrSession: the remote address of the backend, or "".
+func (c *conn) BackendAddr() string {
+	if c.be == nil || c.be.nc == nil {
+		return ""
+	}
+	return c.be.nc.RemoteAddr().String()
+}
 
 // ID implements middleware.Session.
 func (c *conn) ID() uint64 { return c.id }

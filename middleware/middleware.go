@@ -68,6 +68,16 @@ type Session interface {
 	BackendPID() uint32
 }
 
+// PinnedSession is implemented by sessions that can tell whether user SQL changed session
+// state the driver cannot carry to another backend (a SET, a temporary table, LISTEN, a
+// session-level advisory lock, raw access). A routing middleware keeps such a session's
+// statements on its own backend.
+type PinnedSession interface{ Pinned() bool }
+
+// AddrSession is implemented by sessions that know the address (ip:port) of the server their
+// backend is connected to, so that routing can evict sessions of a node it marked down.
+type AddrSession interface{ BackendAddr() string }
+
 // Call is the payload of the operations that carry no statement: connect, ping, reset session,
 // commit, rollback, statement close and raw access. Fields may be added in later versions.
 type Call struct {

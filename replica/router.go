@@ -253,11 +253,18 @@ func (r *Router) primaryName() string {
 	return "primary"
 }
 
+// pinned reports a session whose user changed its session state (SET, temporary tables,
+// LISTEN, advisory locks): its reads stay on its own backend, where that state lives.
+func pinned(s middleware.Session) bool {
+	p, ok := s.(middleware.PinnedSession)
+	return ok && p.Pinned()
+}
+
 // WrapQuery routes OpQuery and OpStmtQuery.
 func (r *Router) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 		in := intentOf(ctx)
-		if in != nil && in.replica && !s.InTx && s.Target == nil {
+		if in != nil && in.replica && !s.InTx && s.Target == nil && !pinned(s.Session) {
 			return read(r, ctx, s, in, next)
 		}
 		return onPrimary(r, ctx, s, in, next, true)
@@ -268,7 +275,7 @@ func (r *Router) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 func (r *Router) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 		in := intentOf(ctx)
-		if in != nil && in.replica && !s.InTx && s.Target == nil {
+		if in != nil && in.replica && !s.InTx && s.Target == nil && !pinned(s.Session) {
 			return read(r, ctx, s, in, next)
 		}
 		return onPrimary(r, ctx, s, in, next, false)

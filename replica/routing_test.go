@@ -241,3 +241,38 @@ func TestAllReplicasDownS9(t *testing.T) {
 		})
 	}
 }
+
+// S12: a session whose user changed session state (SET, temporary table) keeps its reads on
+// its own primary backend, where that state lives, even when they ask for a replica.
+func TestPinnedSessionS12(t *testing.T) {
+	leakCheck(t)
+	c, db, _ := sharedDB(t)
+	ctx := ctxT(t, 10*time.Second)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var port int
+	// Before any state change, a replica read leaves the primary.
+	if err := conn.QueryRowContext(UseReplica(ctx), "SELECT inet_server_port()").Scan(&port); err != nil {
+		t.Fatal(err)
+	}
+	if port == c.Nodes[0].Port {
+		t.Fatalf("an unpinned replica read ran on the primary")
+	}
+	if _, err := conn.ExecContext(ctx, "SET app.s12 = 'kept'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE TEMP TABLE s12 (v int)"); err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	var n int
+	if err := conn.QueryRowContext(UseReplica(ctx), "SELECT current_setting('app.s12', true), inet_server_port(), (SELECT count(*) FROM s12)").Scan(&v, &port, &n); err != nil {
+		t.Fatal(err)
+	}
+	if v != "kept" || port != c.Nodes[0].Port {
+		t.Fatalf("pinned session read: setting %q on port %d, want %q on the primary %d", v, port, "kept", c.Nodes[0].Port)
+	}
+}

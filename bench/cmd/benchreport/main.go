@@ -43,6 +43,7 @@ type options struct {
 	rawOut    string
 	benchstat string
 	short     bool
+	variants  string
 }
 
 func main() {
@@ -56,6 +57,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "RESULTS.md", "markdown report to write (empty: none)")
 	flag.StringVar(&o.rawOut, "raw", "", "file for the raw benchmark lines (default: a temporary file)")
 	flag.StringVar(&o.benchstat, "benchstat", benchstatCmd, "benchstat command (empty: skip)")
+	flag.StringVar(&o.variants, "variants", "", "comma-separated variants to run besides raw (empty: all)")
 	flag.BoolVar(&o.short, "short", false, "smoke run: one round of one iteration, 20 connections for memory, no report")
 	flag.Parse()
 	if o.short {
@@ -120,7 +122,7 @@ func run(ctx context.Context, o options) (err error) {
 	if m.Postgres, err = srv.Version(ctx); err != nil {
 		return err
 	}
-	variants, workloads := suite.Variants(), suite.Workloads()
+	variants, workloads := suite.Select(suite.Variants(), o.variants), suite.Workloads()
 
 	var mem []memResult
 	if o.memConns > 0 {

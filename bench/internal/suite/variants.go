@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"strings"
 	"sync"
 
 	"github.com/XSAM/otelsql"
@@ -17,6 +18,8 @@ import (
 	"github.com/pgprovider/pgprovider/middleware"
 	"github.com/pgprovider/pgprovider/middleware/metrics"
 	pgotel "github.com/pgprovider/pgprovider/middleware/otel"
+	"github.com/pgprovider/pgprovider/retry"
+	"github.com/pgprovider/pgprovider/tenancy"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -45,8 +48,48 @@ func Variants() []Variant {
 		{Name: "otelsql-sdk", Doc: "XSAM/otelsql over pgx stdlib, SDK tracer, always sample, dropping span processor", Open: openOtelSDK},
 		{Name: "sqlmw", Doc: "ngrok/sqlmw over pgx stdlib, NullInterceptor", Open: openSqlmw},
 		{Name: "pgotel-noop", Doc: "pgprovider with its OpenTelemetry middleware, no-op tracer, metrics recorder on", Open: openPgotelNoop},
+		{Name: "retry", Doc: "pgprovider with retry.New() (happy path: nothing fails)", Open: openRetry},
+		{Name: "tenancy", Doc: "pgprovider with tenancy.Schema, every statement under the same tenant (search_path set once per connection)", Open: openTenancy},
 		{Name: "pgotel-sdk", Doc: "pgprovider with its OpenTelemetry middleware, SDK tracer, always sample, root spans, dropping span processor, metrics recorder on", Open: openPgotelSDK},
 	}
+}
+
+// Select keeps raw and the variants named in the comma-separated list (all when empty).
+func Select(vs []Variant, names string) []Variant {
+	if names == "" {
+		return vs
+	}
+	keep := map[string]bool{Raw: true}
+	for _, n := range strings.Split(names, ",") {
+		keep[strings.TrimSpace(n)] = true
+	}
+	var out []Variant
+	for _, v := range vs {
+		if keep[v.Name] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func openRetry(dsn string) (*sql.DB, error) {
+	return pgprovider.Open(dsn, pgprovider.WithMiddleware(retry.New()))
+}
+
+// TenantSchema is the schema of the tenancy variant's one tenant; shared tables stay in public.
+const TenantSchema = "bench_tenant"
+
+func openTenancy(dsn string) (*sql.DB, error) {
+	db, err := pgprovider.Open(dsn, pgprovider.WithMiddleware(
+		tenancy.Schema(tenancy.WithDefaultTenant(TenantSchema), tenancy.WithShared("public"))))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.ExecContext(tenancy.System(context.Background()), "CREATE SCHEMA IF NOT EXISTS "+TenantSchema); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 func openPgotelNoop(dsn string) (*sql.DB, error) {
