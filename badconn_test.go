@@ -214,9 +214,12 @@ func TestNoDuplicateOnCut(t *testing.T) {
 		{"begin", func(ctx context.Context, e *cutEnv) error {
 			tx, err := e.db.BeginTx(ctx, nil)
 			if err != nil {
-				return err
+				return fmt.Errorf("begin: %w", err)
 			}
-			return tx.Rollback()
+			if err := tx.Rollback(); err != nil {
+				return fmt.Errorf("rollback after a successful begin: %w", err)
+			}
+			return nil
 		}},
 	}
 	for _, p := range noEffect {
@@ -229,7 +232,7 @@ func TestNoDuplicateOnCut(t *testing.T) {
 				}
 				e.cut.armed.Store(arm)
 				if err := p.run(ctx, e); err != nil {
-					t.Fatalf("want a transparent retry, got %v", err)
+					t.Fatalf("want a transparent retry, got %v (proxy %+v, pool %+v)", err, e.proxy.Stats(), e.db.Stats())
 				}
 			})
 		}
