@@ -3,6 +3,7 @@ package pgprovider
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgprovider/pgprovider/middleware"
@@ -23,7 +24,11 @@ type conn struct {
 	// (a user SET, a temporary table, raw access); the backend is then never replaced silently.
 	pinned bool
 	rawFn  func(context.Context, *pgx.Conn) error
-	stmt   *stmt // the prepared statement of the operation under way
+	// txConn is the connection borrowed from txTarget for the open transaction, when a routing
+	// middleware sent the transaction to another pool; nil otherwise.
+	txConn   *conn
+	txTarget middleware.Target
+	stmt     *stmt // the prepared statement of the operation under way
 }
 
 var (
@@ -76,11 +81,17 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 }
 
 func (c *conn) Close() error {
+	if c.txConn != nil { // a borrowed transaction never ended: its pool discards the connection
+		c.txTarget.Release(c.txConn, errTxAbandoned)
+		c.txConn, c.txTarget = nil, nil
+	}
 	if c.be == nil {
 		return nil
 	}
 	return c.be.close()
 }
+
+var errTxAbandoned = errors.New("pgprovider: session closed inside a transaction")
 
 func (c *conn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})

@@ -127,6 +127,20 @@ func (e *executor) Begin(ctx context.Context, b middleware.Begin) error {
 	if cn.inTx {
 		return errors.New("pgprovider: a transaction is already open on this connection")
 	}
+	if b.Target != nil {
+		rc, err := borrow(ctx, b.Target)
+		if err != nil {
+			return err
+		}
+		target := b.Target
+		b.Target, b.Session = nil, rc
+		if err := rc.ctr.exec.Begin(ctx, b); err != nil {
+			target.Release(rc, err)
+			return err
+		}
+		cn.txConn, cn.txTarget, cn.inTx = rc, target, true
+		return nil
+	}
 	be, err := e.ready(ctx, cn, b.State)
 	if err != nil {
 		return err
@@ -151,7 +165,27 @@ func (e *executor) endTx(c middleware.Call) (*backend, driver.Tx, error) {
 	return be, t, nil
 }
 
+// endBorrowedTx ends a transaction that runs on a borrowed connection and returns the
+// connection to its pool.
+func (e *executor) endBorrowedTx(ctx context.Context, cn *conn, commit bool) error {
+	rc, target := cn.txConn, cn.txTarget
+	cn.txConn, cn.txTarget, cn.inTx = nil, nil, false
+	call := middleware.Call{Op: middleware.OpRollback, Session: rc}
+	var err error
+	if commit {
+		call.Op = middleware.OpCommit
+		err = rc.ctr.exec.Commit(ctx, call)
+	} else {
+		err = rc.ctr.exec.Rollback(ctx, call)
+	}
+	target.Release(rc, err)
+	return err
+}
+
 func (e *executor) Commit(ctx context.Context, c middleware.Call) error {
+	if cn := session(c.Session); cn.txConn != nil {
+		return e.endBorrowedTx(ctx, cn, true)
+	}
 	be, t, err := e.endTx(c)
 	if err != nil {
 		return err
@@ -168,6 +202,9 @@ func (e *executor) Commit(ctx context.Context, c middleware.Call) error {
 }
 
 func (e *executor) Rollback(ctx context.Context, c middleware.Call) error {
+	if cn := session(c.Session); cn.txConn != nil {
+		return e.endBorrowedTx(ctx, cn, false)
+	}
 	be, t, err := e.endTx(c)
 	if err != nil {
 		return err
@@ -184,6 +221,17 @@ func (e *executor) Rollback(ctx context.Context, c middleware.Call) error {
 
 func (e *executor) Prepare(ctx context.Context, s middleware.Statement) (driver.Stmt, error) {
 	cn := session(s.Session)
+	if rc := cn.txConn; rc != nil {
+		// Prepared on the borrowed connection, but owned by the session: after the transaction
+		// the statement runs by its text on the session's own backend.
+		s.Session = rc
+		st, err := rc.ctr.exec.Prepare(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		st.(*stmt).c = cn
+		return st, nil
+	}
 	be, err := e.ready(ctx, cn, s.State)
 	if err != nil {
 		return nil, err
@@ -196,15 +244,15 @@ func (e *executor) Prepare(ctx context.Context, s middleware.Statement) (driver.
 	return &stmt{c: cn, sql: s.SQL, inner: inner, be: be}, nil
 }
 
-// borrow resolves a routed statement to a connection of its target pool.
-func borrow(ctx context.Context, s middleware.Statement) (*conn, error) {
-	dc, err := s.Target.Acquire(ctx)
+// borrow takes a connection from a routing target's pool.
+func borrow(ctx context.Context, t middleware.Target) (*conn, error) {
+	dc, err := t.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rc, ok := dc.(*conn)
 	if !ok || rc.be == nil {
-		s.Target.Release(dc, errNotPgprovider)
+		t.Release(dc, errNotPgprovider)
 		return nil, errNotPgprovider
 	}
 	return rc, nil
@@ -214,7 +262,7 @@ var errNotPgprovider = errors.New("pgprovider: a routing target returned a conne
 
 func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 	if s.Target != nil {
-		rc, err := borrow(ctx, s)
+		rc, err := borrow(ctx, s.Target)
 		if err != nil {
 			return nil, err
 		}
@@ -225,6 +273,10 @@ func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Res
 		return res, err
 	}
 	cn := session(s.Session)
+	if rc := cn.txConn; rc != nil { // a transaction running on a borrowed connection
+		s.Session = rc
+		return rc.ctr.exec.Exec(ctx, s)
+	}
 	be, err := e.ready(ctx, cn, s.State)
 	if err != nil {
 		return nil, err
@@ -246,9 +298,18 @@ func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Res
 }
 
 func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+	if cn := session(s.Session); cn.txConn != nil && s.Target == nil {
+		// A transaction running on a borrowed connection: its result sets stay with it.
+		s.Session = cn.txConn
+		r, err := cn.txConn.ctr.exec.Query(ctx, s)
+		if err == nil && e.ctr.rowsEnd {
+			r.(*rows).chain = e.ctr.chain
+		}
+		return r, err
+	}
 	if s.Target != nil {
 		target := s.Target
-		rc, err := borrow(ctx, s)
+		rc, err := borrow(ctx, target)
 		if err != nil {
 			return nil, err
 		}

@@ -95,6 +95,10 @@ type Begin struct {
 	Opts    driver.TxOptions
 	// State is the session state the transaction needs; the executor applies it before BEGIN.
 	State State
+	// Target, when a routing middleware sets it, runs the whole transaction on one connection
+	// borrowed from another pool (a replica, for a read-only transaction): every statement of
+	// the transaction runs there, and COMMIT or ROLLBACK returns it. Nil means the session.
+	Target Target
 }
 
 // Statement is the payload of prepare, exec, query and prepared-statement operations.

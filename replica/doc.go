@@ -27,8 +27,12 @@
 // SQL text, so a replica's connection simply plans the statement. The session state the
 // context declares (the tenant of package tenancy) is applied on the borrowed connection.
 //
-// Read-only transactions (sql.TxOptions{ReadOnly: true}) stay on the primary: pinning a
-// transaction to a replica connection needs a core extension (see the package README).
+// A read-only transaction begun with UseReplica (sql.TxOptions{ReadOnly: true}, not
+// serializable, which standbys refuse) runs whole on one connection borrowed from an eligible
+// replica and returned at COMMIT or ROLLBACK. A read-only transaction without UseReplica stays
+// on the primary: code that uses ReadOnly for safety must not get stale reads silently. A
+// session whose user changed session state (SET, temporary tables) keeps its reads on the
+// primary backend that holds that state.
 //
 // # Monitor
 //

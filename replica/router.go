@@ -33,6 +33,7 @@ type Router struct {
 
 	rr            atomic.Uint64
 	evictSessions sync.Map // session ID → struct{}: sessions whose backend answered 25006
+	replicaTxs    sync.Map // session ID -> struct{}: a read-only transaction running on a replica
 
 	done      chan struct{}
 	wg        sync.WaitGroup

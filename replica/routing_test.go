@@ -82,21 +82,58 @@ func TestRoutingS1(t *testing.T) {
 	if p, err := port(WithServedBy(UsePrimary(rctx), &served), db); err != nil || p != p0 || served != name(c.Nodes[0]) {
 		t.Fatalf("UsePrimary read on %d (%q): %v", p, served, err)
 	}
-	// Inside a transaction, read-only or not, everything stays on one primary backend (S11).
-	for _, opts := range []*sql.TxOptions{nil, {ReadOnly: true}} {
-		tx, err := db.BeginTx(rctx, opts)
+	// S11: a transaction runs on one backend. Read-write, serializable, or read-only without
+	// UseReplica: on the primary. Read-only with UseReplica: on one replica for its whole life.
+	cases := []struct {
+		name    string
+		ctx     context.Context
+		opts    *sql.TxOptions
+		replica bool
+	}{
+		{"read-write with UseReplica", rctx, nil, false},
+		{"read-only without UseReplica", ctx, &sql.TxOptions{ReadOnly: true}, false},
+		{"read-only serializable", rctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelSerializable}, false},
+		{"read-only with UseReplica", rctx, &sql.TxOptions{ReadOnly: true}, true},
+	}
+	for _, tc := range cases {
+		tx, err := db.BeginTx(tc.ctx, tc.opts)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tc.name, err)
 		}
-		var pid0 int
+		var pid0, p0tx int
 		for i := 0; i < 3; i++ {
 			var p, pid int
-			if err := tx.QueryRowContext(rctx, "SELECT inet_server_port(), pg_backend_pid()").Scan(&p, &pid); err != nil || p != p0 || (i > 0 && pid != pid0) {
-				t.Fatalf("read %d in a transaction (%+v) on %d, backend %d then %d: %v", i, opts, p, pid0, pid, err)
+			if err := tx.QueryRowContext(tc.ctx, "SELECT inet_server_port(), pg_backend_pid()").Scan(&p, &pid); err != nil || (i > 0 && (pid != pid0 || p != p0tx)) {
+				t.Fatalf("%s: read %d on %d, backend %d then %d: %v", tc.name, i, p, pid0, pid, err)
 			}
-			pid0 = pid
+			pid0, p0tx = pid, p
 		}
-		tx.Rollback()
+		if onReplica := p0tx != p0; onReplica != tc.replica || (tc.replica && p0tx != p1 && p0tx != p2) {
+			t.Fatalf("%s: ran on port %d (primary %d)", tc.name, p0tx, p0)
+		}
+		if tc.replica {
+			st, err := tx.PrepareContext(tc.ctx, "SELECT inet_server_port()")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sp int
+			if err := st.QueryRowContext(tc.ctx).Scan(&sp); err != nil || sp != p0tx {
+				t.Fatalf("prepared in the replica transaction: port %d, %v", sp, err)
+			}
+			if _, err := tx.ExecContext(tc.ctx, "CREATE TEMP TABLE nope (a int)"); err == nil {
+				t.Fatal("a write inside a read-only replica transaction succeeded")
+			}
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatalf("%s: rollback: %v", tc.name, err)
+		}
+	}
+	var inFlight int64
+	for _, n := range r.Stats() {
+		inFlight += int64(n.InFlight)
+	}
+	if inFlight != 0 {
+		t.Fatalf("borrowed replica connections not returned: in flight %d", inFlight)
 	}
 	st := r.Stats()
 	if len(st) != 3 || !st[2].Primary || st[0].Role != RoleStandby || st[0].Served == 0 || st[0].Probes == 0 {

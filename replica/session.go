@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"time"
@@ -11,10 +12,19 @@ import (
 	"github.com/pgprovider/pgprovider/middleware"
 )
 
-// WrapBegin keeps transactions on the primary: it waits for one when the monitor knows none,
-// and records a transaction run with a read-your-writes token until it ends.
+// WrapBegin routes transactions. A read-only transaction begun with UseReplica (and not
+// serializable, which standbys refuse) runs whole on one replica connection when an eligible
+// replica exists; every other transaction stays on the primary: it waits for one when the
+// monitor knows none, and a transaction run with a read-your-writes token is recorded until
+// it ends. Code that uses ReadOnly for safety alone keeps reading from the primary.
 func (r *Router) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 	return func(ctx context.Context, b middleware.Begin) error {
+		in := intentOf(ctx)
+		if in != nil && in.replica && b.Opts.ReadOnly && sql.IsolationLevel(b.Opts.Isolation) != sql.LevelSerializable && !pinned(b.Session) {
+			if err := r.beginOnReplica(ctx, b, in, next); err != errNoReplicaTx {
+				return err
+			}
+		}
 		if r.watchPrimary {
 			waited, err := r.awaitPrimary(ctx)
 			if err != nil {
@@ -24,7 +34,6 @@ func (r *Router) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 				return driver.ErrBadConn
 			}
 		}
-		in := intentOf(ctx)
 		if in == nil || in.token == nil {
 			return next(ctx, b)
 		}
@@ -37,6 +46,42 @@ func (r *Router) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 	}
 }
 
+var errNoReplicaTx = errors.New("no replica for the transaction")
+
+// beginOnReplica begins a read-only transaction (asked for with UseReplica, not serializable:
+// standbys refuse it) on a connection borrowed from an eligible replica, which the executor
+// keeps for the whole transaction. It returns errNoReplicaTx when no replica can take it, so
+// the transaction falls back to the primary.
+func (r *Router) beginOnReplica(ctx context.Context, b middleware.Begin, in *intent, next middleware.BeginFunc) error {
+	var tried uint64
+	for i := 0; i < r.cfg.maxReadTries; i++ {
+		n, _ := r.pick(in, tried)
+		if n == nil {
+			break
+		}
+		tried |= 1 << n.idx
+		b2 := b
+		b2.Target = &n.target
+		err := next(ctx, b2)
+		if err == nil {
+			n.served.Add(1)
+			in.setServed(n.name)
+			r.replicaTxs.Store(b.Session.ID(), struct{}{})
+			return nil
+		}
+		if ctx.Err() != nil || !readRetryable(err) {
+			return err
+		}
+		if connectionError(err) {
+			r.suspect(n)
+		}
+	}
+	if r.cfg.noFallback {
+		return ErrNoReplica
+	}
+	return errNoReplicaTx
+}
+
 // WrapCommit ends the read-your-writes record of a transaction begun with a token.
 func (r *Router) WrapCommit(next middleware.CallFunc) middleware.CallFunc { return r.endTx(next) }
 
@@ -46,6 +91,9 @@ func (r *Router) WrapRollback(next middleware.CallFunc) middleware.CallFunc { re
 func (r *Router) endTx(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		err := next(ctx, c)
+		if _, onReplica := r.replicaTxs.LoadAndDelete(c.Session.ID()); onReplica {
+			return err // a read-only transaction on a replica wrote nothing to wait for
+		}
 		if in := intentOf(ctx); in != nil && in.token != nil {
 			in.token.end()
 		}
