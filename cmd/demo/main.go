@@ -5,7 +5,8 @@
 // Without DATABASE_URL it starts a temporary cluster (a primary and one streaming replica)
 // with the project's test harness and removes it on exit; the PostgreSQL server binaries must
 // be installed (see internal/pgtest). With DATABASE_URL it uses that server instead, works in
-// a schema of its own (pgprovider_demo, dropped at the end) and leaves out the replica step.
+// a schema of its own (pgprovider_demo, dropped at the end) and leaves out the replica
+// steps (catching up, routing and the live failover that kills the primary).
 //
 // Every statement runs through pgprovider.Open with a small logging middleware, so each
 // operation the driver performs is printed with its SQL, duration and error. The demo exits
@@ -42,8 +43,7 @@ type env struct {
 	db         *sql.DB         // pgprovider with the logging middleware
 }
 
-// step is one part of the demo. Later parts (tenancy, replica failover) are added to the
-// steps list below.
+// step is one part of the demo.
 type step struct {
 	title string
 	// cluster marks steps that need the temporary cluster (its replica, its nodes).
@@ -62,6 +62,8 @@ var steps = []step{
 	{title: "retry.Tx on serialization failures; pgerror classification", run: stepRetry},
 	{title: "replica catching up", cluster: true, run: stepReplica},
 	{title: "bad-connection safety: a cut after the request was sent", run: stepBadConn},
+	// The failover step kills the original primary: it must stay the last cluster step.
+	{title: "replica routing and a live failover (kill the primary, promote the replica)", cluster: true, run: stepFailover},
 }
 
 func main() {
