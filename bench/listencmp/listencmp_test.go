@@ -455,7 +455,7 @@ func TestListenerComparison(t *testing.T) {
 		t.Log("\n" + b.String())
 	}
 	// The floor is 20 000/s. lib/pq's reader loop, which reads without a context per
-	// message, is about twice as fast on raw throughput (pgprovider is on par with pgxlisten);
+	// message, and pgxlisten are about twice as fast on raw throughput (bench/RESULTS-listen.md);
 	// the smoke check only guards against a collapse, and the measure mode reports the ratios.
 	if !measure && (ours < 20000 || ours < 0.25*others) {
 		t.Errorf("pgprovider throughput %.0f/s is below 20 000/s or 0.25x the best other listener (%.0f/s)", ours, others)
