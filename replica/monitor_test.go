@@ -110,7 +110,9 @@ func TestLagExclusionS2(t *testing.T) {
 		t.Fatalf("lagging replica: %+v", st)
 	}
 	for i := 0; i < 10; i++ { // a byte bound excludes it too, even under a loose time bound
-		if p, err := port(MaxStalenessBytes(MaxStaleness(rctx, time.Hour), 1), db); err != nil || p != c.Nodes[1].Port {
+		// Replica 1 may trail the write load by a few bytes as well: the read then falls back
+		// to the primary. Either is right; the paused replica never is.
+		if p, err := port(MaxStalenessBytes(MaxStaleness(rctx, time.Hour), 1), db); err != nil || p == n2.Port {
 			t.Fatalf("read with a 1-byte bound on %d: %v", p, err)
 		}
 	}
