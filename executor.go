@@ -62,16 +62,20 @@ func (e *executor) ready(ctx context.Context, cn *conn, want middleware.State) (
 
 // after updates what the driver knows of the session once a statement ran.
 func (e *executor) after(ctx context.Context, cn *conn, be *backend, sql string, err error) {
-	if be.nc != nil && containsFold(sql, "listen") {
-		be.nc.listened.Store(true)
-	}
 	if (len(be.applied) > 0 || !e.ctr.chain.Empty()) && changesSession(sql) {
 		be.forget()
 		cn.pinned = true
 	}
+	if be.sc == nil || be.nc == nil {
+		return
+	}
+	listen, dropped := statementVerbs(sql)
+	if listen {
+		be.nc.listened.Store(true) // notifications that arrive mark it too (OnNotification)
+	}
 	// A user DISCARD ALL or DEALLOCATE dropped the server's prepared statements behind pgx's
 	// back; clear pgx's caches too, or the next cached statement fails once with 26000.
-	if err == nil && be.sc != nil && (containsFold(sql, "discard") || containsFold(sql, "deallocate")) && droppedPrepared(sql) {
+	if err == nil && dropped {
 		_ = be.pgx().DeallocateAll(ctx)
 	}
 }

@@ -1,5 +1,7 @@
 package pgprovider
 
+import "strings"
+
 // changesSession reports whether a statement may change session state the driver tracks or
 // must keep: a SET, RESET or DISCARD, set_config, a LISTEN, a temporary table, a cursor, a
 // session-level advisory lock, a DO block or procedure call. It errs on the side of yes; the
@@ -116,35 +118,55 @@ func containsFold(s, needle string) bool {
 	return false
 }
 
-// droppedPrepared reports a statement with DISCARD ALL, DISCARD PLANS or DEALLOCATE as one of
-// its commands.
-func droppedPrepared(sql string) bool {
-	for _, seg := range splitSemicolons(sql) {
-		w, rest := word(trimSpace(seg))
-		if equalFold(w, "deallocate") {
-			return true
+// statementVerbs reports, in one pass over sql, whether one of its commands starts with
+// LISTEN (the session may now receive notifications) and whether one is DISCARD ALL, DISCARD
+// PLANS or DEALLOCATE (the server dropped prepared statements behind pgx's back). Only the
+// first words of the commands count: a table named "listeners" is not a LISTEN.
+func statementVerbs(sql string) (listen, dropped bool) {
+	for {
+		i := strings.IndexByte(sql, ';')
+		seg := sql
+		if i >= 0 {
+			seg = sql[:i]
 		}
-		if equalFold(w, "discard") {
+		w, rest := word(skipNoise(seg))
+		switch {
+		case equalFold(w, "listen"):
+			listen = true
+		case equalFold(w, "deallocate"):
+			dropped = true
+		case equalFold(w, "discard"):
 			w2, _ := word(trimSpace(rest))
-			if equalFold(w2, "all") || equalFold(w2, "plans") {
-				return true
-			}
+			dropped = dropped || equalFold(w2, "all") || equalFold(w2, "plans")
 		}
+		if i < 0 {
+			return listen, dropped
+		}
+		sql = sql[i+1:]
 	}
-	return false
 }
 
-func splitSemicolons(s string) []string {
-	var out []string
-	for {
-		i := 0
-		for i < len(s) && s[i] != ';' {
-			i++
+// skipNoise skips leading white space, parentheses and comments.
+func skipNoise(s string) string {
+	for len(s) > 0 {
+		switch c := s[0]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '(':
+			s = s[1:]
+		case c == '-' && len(s) > 1 && s[1] == '-':
+			i := strings.IndexByte(s, '\n')
+			if i < 0 {
+				return ""
+			}
+			s = s[i+1:]
+		case c == '/' && len(s) > 1 && s[1] == '*':
+			i := strings.Index(s[2:], "*/")
+			if i < 0 {
+				return ""
+			}
+			s = s[i+4:]
+		default:
+			return s
 		}
-		out = append(out, s[:i])
-		if i == len(s) {
-			return out
-		}
-		s = s[i+1:]
 	}
+	return s
 }

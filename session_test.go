@@ -40,22 +40,31 @@ func TestChangesSession(t *testing.T) {
 	}
 }
 
-func TestDroppedPrepared(t *testing.T) {
+func TestStatementVerbs(t *testing.T) {
 	tests := []struct {
-		sql  string
-		want bool
+		sql             string
+		listen, dropped bool
 	}{
-		{"DISCARD ALL", true},
-		{"discard plans", true},
-		{"DISCARD TEMP", false},
-		{"select 1; deallocate all", true},
-		{"DEALLOCATE p1", true},
-		{"select 'discard all'", false},
-		{"SELECT 1", false},
+		{"DISCARD ALL", false, true},
+		{"discard plans", false, true},
+		{"DISCARD TEMP", false, false},
+		{"select 1; deallocate all", false, true},
+		{"DEALLOCATE p1", false, true},
+		{"select 'discard all'", false, false},
+		{"SELECT 1", false, false},
+		{"LISTEN jobs", true, false},
+		{"  /* c */ listen \"Jobs\"", true, false},
+		{"-- c\nLISTEN x; DISCARD ALL", true, true},
+		{"SELECT * FROM listeners", false, false},
+		{"UPDATE listeners SET n = 1", false, false},
+		{"select 1; (listen x)", true, false},
+		{"-- only a comment", false, false},
+		{"/* unterminated", false, false},
+		{"", false, false},
 	}
 	for _, tt := range tests {
-		if got := droppedPrepared(tt.sql); got != tt.want {
-			t.Errorf("droppedPrepared(%q) = %v, want %v", tt.sql, got, tt.want)
+		if l, d := statementVerbs(tt.sql); l != tt.listen || d != tt.dropped {
+			t.Errorf("statementVerbs(%q) = %v, %v, want %v, %v", tt.sql, l, d, tt.listen, tt.dropped)
 		}
 	}
 }

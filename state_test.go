@@ -218,3 +218,40 @@ func TestDeclaredStateAcrossPool(t *testing.T) {
 type mismatch struct{ want, got string }
 
 func (m *mismatch) Error() string { return "state leak: want " + m.want + " got " + m.got }
+
+// TestListenDetection: a statement that merely mentions a table named like "listeners" must
+// not make the driver run UNLISTEN * on reuse (a round trip per checkout), while a real LISTEN
+// is cleaned up before the next borrower.
+func TestListenDetection(t *testing.T) {
+	db := openDB(t)
+	db.SetMaxOpenConns(1)
+	ctx := ctxT(t)
+	mustExec(t, db, `create table if not exists listeners (n int)`)
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listened := func() (l bool) {
+		if err := c.Raw(func(dc any) error { l = pgprovider.Listened(dc); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	mustExec(t, c, `select count(*) from listeners`)
+	mustExec(t, c, `update listeners set n = n + 1`)
+	if listened() {
+		t.Fatal("a table named listeners marked the connection as listening")
+	}
+	mustExec(t, c, `listen some_channel`)
+	if !listened() {
+		t.Fatal("LISTEN did not mark the connection")
+	}
+	c.Close()
+	var channels int
+	if err := db.QueryRowContext(ctx, `select count(*) from pg_listening_channels()`).Scan(&channels); err != nil {
+		t.Fatal(err)
+	}
+	if channels != 0 {
+		t.Fatalf("the next borrower inherited %d LISTEN subscriptions", channels)
+	}
+}
