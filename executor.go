@@ -302,15 +302,6 @@ func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Res
 }
 
 func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
-	if cn := session(s.Session); cn.txConn != nil && s.Target == nil {
-		// A transaction running on a borrowed connection: its result sets stay with it.
-		s.Session = cn.txConn
-		r, err := cn.txConn.ctr.exec.Query(ctx, s)
-		if err == nil && e.ctr.rowsEnd {
-			r.(*rows).chain = e.ctr.chain
-		}
-		return r, err
-	}
 	if s.Target != nil {
 		target := s.Target
 		rc, err := borrow(ctx, target)
@@ -324,12 +315,17 @@ func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Ro
 			target.Release(rc, err)
 			return nil, err
 		}
-		w := r.(*rows)
-		w.target, w.start = target, start // released when the result set closes
-		if e.ctr.rowsEnd {
-			w.chain = e.ctr.chain // the end of the result set runs through the session's chain
+		return e.adopt(r, target, start), nil // released when the result set closes
+	}
+	if rc := session(s.Session).txConn; rc != nil {
+		// A transaction running on a borrowed connection: its result sets stay with it.
+		s.Session = rc
+		start := time.Now()
+		r, err := rc.ctr.exec.Query(ctx, s)
+		if err != nil {
+			return nil, err
 		}
-		return w, nil
+		return e.adopt(r, nil, start), nil
 	}
 	cn := session(s.Session)
 	be, err := e.ready(ctx, cn, s.State)
@@ -357,6 +353,18 @@ func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Ro
 	}
 	*w = rows{inner: r, c: cn, ctx: ctx, s: s, start: start, inUse: true}
 	return w, nil
+}
+
+// adopt makes a result set produced on a borrowed connection end through this session's
+// chain: its start time, the pool to return the connection to (nil inside a transaction),
+// and the chain that runs OpRowsEnd.
+func (e *executor) adopt(r driver.Rows, target middleware.Target, start time.Time) driver.Rows {
+	w := r.(*rows)
+	w.target, w.start = target, start
+	if e.ctr.rowsEnd {
+		w.chain = e.ctr.chain
+	}
+	return w
 }
 
 var errStmtBackend = errors.New("pgprovider: prepared statement belongs to a closed backend")

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
@@ -113,4 +114,68 @@ func withRowsEndCounter2() middleware.Funcs {
 			return next(ctx, e)
 		}
 	}}
+}
+
+// TestRoutedRowsEndDuration: result sets produced on a borrowed connection, by a routed
+// statement or inside a transaction on it, end through the session's chain with their real
+// duration.
+func TestRoutedRowsEndDuration(t *testing.T) {
+	ctr, err := pgprovider.NewConnector(sharedDSN(t) + " application_name=routed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := &testPool{ctr: ctr}
+	var durations []time.Duration
+	var mu sync.Mutex
+	observe := middleware.Funcs{Rank: middleware.RankObserve, RowsEnd: func(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+		return func(ctx context.Context, e middleware.RowsEnd) error {
+			mu.Lock()
+			durations = append(durations, e.Duration)
+			mu.Unlock()
+			return next(ctx, e)
+		}
+	}}
+	route := router(pool)
+	route.Begin = func(next middleware.BeginFunc) middleware.BeginFunc {
+		return func(ctx context.Context, b middleware.Begin) error {
+			if ctx.Value(routeKey{}) != nil {
+				b.Target = pool
+			}
+			return next(ctx, b)
+		}
+	}
+	db := openDB(t, pgprovider.WithMiddleware(observe, route))
+	routed := context.WithValue(context.Background(), routeKey{}, true)
+	var app string
+	if err := db.QueryRowContext(routed, `select current_setting('application_name')`).Scan(&app); err != nil || app != "routed" {
+		t.Fatalf("routed query: %q %v", app, err)
+	}
+	tx, err := db.BeginTx(routed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.QueryRowContext(routed, `select current_setting('application_name')`).Scan(&app); err != nil || app != "routed" {
+		t.Fatalf("query in a borrowed transaction: %q %v", app, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(durations) != 2 {
+		t.Fatalf("rows end ran %d times, want 2", len(durations))
+	}
+	for i, d := range durations {
+		if d <= 0 || d > time.Minute {
+			t.Fatalf("result set %d ended with duration %v", i, d)
+		}
+	}
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if pool.acquired != pool.released {
+		t.Fatalf("acquired %d, released %d", pool.acquired, pool.released)
+	}
+	for _, c := range pool.idle {
+		c.Close()
+	}
 }

@@ -101,8 +101,16 @@ type Recorder struct {
 	attempts atomic.Uint64
 
 	use       Histogram
-	checkMu   sync.Mutex
-	checkouts map[uint64]time.Time // session ID -> checkout time, while checked out
+	checkouts [checkoutShards]checkoutShard // session ID -> checkout time, while checked out
+}
+
+// checkoutShards spreads the checkout bookkeeping over several locks, so that sessions
+// checked out in parallel rarely wait for each other.
+const checkoutShards = 16
+
+type checkoutShard struct {
+	mu sync.Mutex
+	m  map[uint64]time.Time
 }
 
 // New returns an empty Recorder.
@@ -149,20 +157,22 @@ func (r *Recorder) ObserveConnect(err error, d time.Duration) {
 // CheckOut records that database/sql handed out session id (a new connection, or a pooled
 // one it reset); [Recorder.Release] ends the use.
 func (r *Recorder) CheckOut(id uint64) {
-	r.checkMu.Lock()
-	if r.checkouts == nil {
-		r.checkouts = make(map[uint64]time.Time)
+	sh := &r.checkouts[id%checkoutShards]
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[uint64]time.Time)
 	}
-	r.checkouts[id] = time.Now()
-	r.checkMu.Unlock()
+	sh.m[id] = time.Now()
+	sh.mu.Unlock()
 }
 
 // Release records that session id went back to the pool, observing how long it was used.
 func (r *Recorder) Release(id uint64) {
-	r.checkMu.Lock()
-	t, ok := r.checkouts[id]
-	delete(r.checkouts, id)
-	r.checkMu.Unlock()
+	sh := &r.checkouts[id%checkoutShards]
+	sh.mu.Lock()
+	t, ok := sh.m[id]
+	delete(sh.m, id)
+	sh.mu.Unlock()
 	if ok {
 		r.use.Observe(time.Since(t))
 	}

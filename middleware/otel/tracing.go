@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pgprovider/pgprovider/middleware"
@@ -47,6 +48,8 @@ type Middleware struct {
 
 	mu  sync.Mutex
 	txs map[uint64]txEntry
+	// openTxs counts the entries of txs, so that a checkout skips the lock when none is open.
+	openTxs atomic.Int64
 }
 
 type txEntry struct {

@@ -32,6 +32,9 @@ func (m *Middleware) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 				old, dup := m.txs[b.Session.ID()]
 				m.txs[b.Session.ID()] = txEntry{span: span, parent: parent}
 				m.mu.Unlock()
+				if !dup {
+					m.openTxs.Add(1)
+				}
 				if dup { // the previous transaction of this session never ended through the chain
 					old.span.End()
 				}
@@ -64,6 +67,9 @@ func (m *Middleware) endTx(next middleware.CallFunc, op string, k sqlsummary.Kin
 		tx, hasTx := m.txs[c.Session.ID()]
 		delete(m.txs, c.Session.ID())
 		m.mu.Unlock()
+		if hasTx {
+			m.openTxs.Add(-1)
+		}
 		sctx := ctx
 		var span trace.Span
 		if hasTx {
@@ -97,11 +103,15 @@ func (m *Middleware) WrapResetSession(next middleware.CallFunc) middleware.CallF
 		if m.rec != nil {
 			m.rec.CheckOut(c.Session.ID())
 		}
+		if m.openTxs.Load() == 0 { // no transaction span open anywhere: nothing can dangle
+			return next(ctx, c)
+		}
 		m.mu.Lock()
 		tx, ok := m.txs[c.Session.ID()]
 		delete(m.txs, c.Session.ID())
 		m.mu.Unlock()
 		if ok {
+			m.openTxs.Add(-1)
 			tx.span.End()
 		}
 		return next(ctx, c)
