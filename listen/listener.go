@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,21 +28,25 @@ type Listener struct {
 	wg     sync.WaitGroup
 	closed chan struct{} // closed when Close finished everything
 
-	mu         sync.Mutex
-	started    bool
-	closing    bool
-	chans      map[string]map[*Subscription]struct{}
-	active     map[string]bool // channels LISTENed on the current connection
-	dirty      bool            // the reader must reconcile chans with active
-	cancelWait context.CancelFunc
-	waiters    []chan struct{} // Unsubscribe calls waiting for UNLISTEN
-	connected  bool
-	pid        uint32
-	lastErr    error // why the last dial or connection failed
-	closeOnce  sync.Once
+	mu        sync.Mutex
+	started   bool
+	closing   bool
+	chans     map[string]map[*Subscription]struct{}
+	active    map[string]bool // channels LISTENed on the current connection
+	dirty     bool            // the reader must reconcile chans with active
+	waiting   net.Conn        // the reader's connection while it waits for notifications
+	waiters   []chan struct{} // Unsubscribe calls waiting for UNLISTEN
+	connected bool
+	pid       uint32
+	lastErr   error // why the last dial or connection failed
+	closeOnce sync.Once
 
-	lastActivity atomic.Int64 // unix nanos of the last message from the server
-	stats        counters
+	// routes is what the reader delivers to: the active subscriptions per channel, rebuilt
+	// under mu on every change, so a notification takes no listener lock.
+	routes atomic.Pointer[map[string][]*Subscription]
+
+	act   activity // used by the reader goroutine only
+	stats counters
 }
 
 type counters struct {
@@ -87,7 +92,7 @@ func FromConnector(c *pgprovider.Connector, opts ...Option) (*Listener, error) {
 }
 
 func newListener(base *pgx.ConnConfig, before func(context.Context, *pgx.ConnConfig) error, opts []Option) *Listener {
-	l := &Listener{cfg: defaultConfig(), base: base, before: before, done: make(chan struct{}),
+	l := &Listener{cfg: defaultConfig(), base: base, before: before, act: activity{epoch: time.Now()}, done: make(chan struct{}),
 		closed: make(chan struct{}), chans: map[string]map[*Subscription]struct{}{}, active: map[string]bool{}}
 	for _, o := range opts {
 		if o != nil {
@@ -95,6 +100,11 @@ func newListener(base *pgx.ConnConfig, before func(context.Context, *pgx.ConnCon
 		}
 	}
 	l.runCtx, l.stop = context.WithCancel(context.Background())
+	context.AfterFunc(l.runCtx, func() { // Close interrupts the reader's wait
+		l.mu.Lock()
+		l.interruptLocked()
+		l.mu.Unlock()
+	})
 	return l
 }
 
@@ -138,6 +148,7 @@ func (l *Listener) subscribe(ctx context.Context, channel string, handler bool, 
 	go s.run(handler)
 	if l.active[channel] {
 		s.activateLocked()
+		l.rebuildRoutesLocked()
 	} else {
 		l.wakeLocked()
 	}
@@ -177,9 +188,7 @@ func (l *Listener) subscribe(ctx context.Context, channel string, handler bool, 
 // wakeLocked asks the reader to reconcile the LISTENed channels. l.mu is held.
 func (l *Listener) wakeLocked() {
 	l.dirty = true
-	if l.cancelWait != nil {
-		l.cancelWait()
-	}
+	l.interruptLocked()
 }
 
 func (l *Listener) unsubscribe(ctx context.Context, s *Subscription) error {
@@ -208,6 +217,9 @@ func (l *Listener) removeLocked(s *Subscription) chan struct{} {
 	s.cancel()
 	subs := l.chans[s.channel]
 	delete(subs, s)
+	if s.active {
+		l.rebuildRoutesLocked()
+	}
 	if len(subs) > 0 {
 		return nil
 	}
@@ -235,6 +247,7 @@ func (l *Listener) Close(ctx context.Context) error {
 			}
 		}
 		l.chans = map[string]map[*Subscription]struct{}{}
+		l.rebuildRoutesLocked()
 		l.releaseWaitersLocked()
 		started := l.started
 		l.mu.Unlock()
@@ -290,16 +303,36 @@ func (l *Listener) state(s State) {
 	}
 }
 
-// onNotification runs on the reader goroutine, inside pgconn's receive path. It never blocks.
+// rebuildRoutesLocked publishes the active subscriptions per channel for the reader. l.mu
+// is held.
+func (l *Listener) rebuildRoutesLocked() {
+	r := make(map[string][]*Subscription, len(l.chans))
+	for name, subs := range l.chans {
+		var list []*Subscription
+		for s := range subs {
+			if s.active && !s.removed {
+				list = append(list, s)
+			}
+		}
+		if len(list) > 0 {
+			r[name] = list
+		}
+	}
+	l.routes.Store(&r)
+}
+
+// onNotification runs on the reader goroutine, inside pgconn's receive path. It never blocks
+// and takes no listener lock.
 func (l *Listener) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) {
-	l.lastActivity.Store(time.Now().UnixNano())
-	l.stats.received.Add(1)
+	l.stats.received.Add(1) // also the reader's activity signal: no clock read per message
+	r := l.routes.Load()
+	if r == nil {
+		return
+	}
 	msg := Notification{Channel: n.Channel, Payload: n.Payload, PID: n.PID}
-	l.mu.Lock()
-	for s := range l.chans[n.Channel] {
-		if s.active && s.push(msg) {
+	for _, s := range (*r)[n.Channel] {
+		if s.push(msg) {
 			l.stats.dropped.Add(1)
 		}
 	}
-	l.mu.Unlock()
 }

@@ -115,3 +115,15 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func proxyDSN(node *pgtest.Node, p *faultproxy.Proxy) string {
 	return node.DSN("host", p.Host(), "port", itoa(p.Port()), "connect_timeout", "30")
 }
+
+// waitFor polls cond (Stats have no signal to await) until it holds or waitLong passes.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", waitLong)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -21,6 +21,7 @@ const (
 	// DropNewest keeps the buffered notifications and drops the incoming one (the default).
 	DropNewest OverflowPolicy = iota
 	// DropOldest drops the oldest buffered notification to make room for the incoming one.
+	// Its [Subscription.C] is unbuffered, so that all of the buffer keeps the newest.
 	DropOldest
 )
 
@@ -131,7 +132,10 @@ func WithDialTimeout(d time.Duration) Option {
 	}
 }
 
-// WithBufferSize sets the default per-subscription buffer (default 256 notifications).
+// WithBufferSize sets the default per-subscription buffer (default 256 events): at most that
+// many events wait for a subscriber, counting those already in [Subscription.C] (under
+// [DropNewest], C itself buffers up to 1024 of them, so a subscriber that keeps up receives
+// in batches).
 func WithBufferSize(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -173,7 +177,8 @@ type subConfig struct {
 	overflow   OverflowPolicy
 }
 
-// Buffer sets the buffer size of one subscription, overriding [WithBufferSize].
+// Buffer sets the buffer size of one subscription, overriding [WithBufferSize]; n counts
+// the events waiting in [Subscription.C] too.
 func Buffer(n int) SubOption {
 	return func(c *subConfig) {
 		if n > 0 {

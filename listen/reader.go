@@ -104,58 +104,121 @@ func (l *Listener) serve(conn *pgconn.PgConn, lostErr error, lostAt time.Time) (
 	l.connected = true
 	l.mu.Unlock()
 	l.state(State{Kind: StateConnected, BackendPID: conn.PID()})
-	l.lastActivity.Store(time.Now().UnixNano())
+	l.act.touch()
+	l.act.seen = l.stats.received.Load()
 
-	waitCtx, cancelWait := l.waitContext()
-	defer func() { cancelWait() }()
+	nc := conn.Conn()
 	for {
+		// Arm the idle deadline before the wait is published: a wake-up (which moves the
+		// deadline into the past) can then never be overwritten.
+		if err := nc.SetReadDeadline(l.idleDeadline()); err != nil {
+			return true, err
+		}
 		l.mu.Lock()
+		if l.runCtx.Err() != nil {
+			l.mu.Unlock()
+			return true, ErrListenerClosed
+		}
 		if l.dirty {
 			l.mu.Unlock()
+			if err := nc.SetReadDeadline(time.Time{}); err != nil {
+				return true, err
+			}
 			if err := l.reconcile(conn, listening, lostErr, lostAt); err != nil {
 				return true, err
 			}
 			continue
 		}
-		l.cancelWait = cancelWait
+		l.waiting = nc
 		l.mu.Unlock()
-		err := conn.WaitForNotification(waitCtx)
-		l.mu.Lock()
-		l.cancelWait = nil
-		l.mu.Unlock()
-		if err == nil {
-			continue
+		// The hot loop: no context (pgconn would set up a watch per message) and no lock.
+		// Notifications are handed out by onNotification inside pgconn's receive path.
+		var err error
+		for err == nil {
+			err = conn.WaitForNotification(context.Background())
 		}
+		l.mu.Lock()
+		l.waiting = nil
+		l.mu.Unlock()
 		if l.runCtx.Err() != nil {
 			return true, ErrListenerClosed
 		}
-		cause := waitCtx.Err()
-		if conn.IsClosed() || cause == nil {
+		if conn.IsClosed() || !pgconn.Timeout(err) {
 			return true, err
 		}
-		cancelWait()
-		if cause == context.DeadlineExceeded {
-			idle := time.Since(time.Unix(0, l.lastActivity.Load()))
-			if idle >= l.cfg.pingInterval {
-				if err := l.ping(conn); err != nil {
-					return true, err
-				}
+		// A wake-up (subscription change) or the idle deadline.
+		if err := nc.SetReadDeadline(time.Time{}); err != nil {
+			return true, err
+		}
+		l.act.observe(l.stats.received.Load())
+		if l.cfg.pingInterval > 0 && l.act.idle() >= l.cfg.pingInterval {
+			if err := l.ping(conn); err != nil {
+				return true, err
 			}
 		}
-		waitCtx, cancelWait = l.waitContext()
 	}
 }
 
-// waitContext bounds one wait by the time left before the connection counts as idle.
-func (l *Listener) waitContext() (context.Context, context.CancelFunc) {
+// idleDeadline is when to look at the connection's activity again; zero (no deadline) when
+// pings are off.
+func (l *Listener) idleDeadline() time.Time {
 	if l.cfg.pingInterval <= 0 {
-		return context.WithCancel(l.runCtx)
+		return time.Time{}
 	}
-	deadline := time.Unix(0, l.lastActivity.Load()).Add(l.cfg.pingInterval)
-	if time.Until(deadline) < time.Millisecond {
-		deadline = time.Now().Add(l.cfg.pingInterval)
+	return l.act.deadline(l.cfg.pingInterval)
+}
+
+// activity tracks when the connection last carried a message, for idle pings, without a
+// clock read per notification (costly on some virtual machines): notifications are counted
+// by onNotification, and the count is looked at only when a wait ends.
+type activity struct {
+	epoch   time.Time     // monotonic base of the durations below
+	last    time.Duration // no message arrived after this (a lower bound: pings come early, never late)
+	checked time.Duration // when the count was last looked at
+	seen    uint64        // the count then
+	flowing bool          // that look found new notifications
+}
+
+func (a *activity) now() time.Duration { return time.Since(a.epoch) }
+
+// touch records a message seen now (a connect, a ping or a command's reply).
+func (a *activity) touch() {
+	t := a.now()
+	a.last, a.checked = t, t
+}
+
+// observe looks at the notification count n. New ones arrived at some point after the
+// previous look, so the connection counts as active from that look on.
+func (a *activity) observe(n uint64) {
+	a.flowing = n != a.seen
+	if a.flowing {
+		a.seen = n
+		a.last = max(a.last, a.checked)
 	}
-	return context.WithDeadline(l.runCtx, deadline)
+	a.checked = a.now()
+}
+
+// idle is how long the connection has been quiet, at least.
+func (a *activity) idle() time.Duration { return a.now() - a.last }
+
+// deadline is when the connection will have been quiet for interval; while notifications
+// flow, the count is looked at every interval/8, so a connection that falls silent is pinged
+// at most interval/8 late.
+func (a *activity) deadline(interval time.Duration) time.Time {
+	t := a.now()
+	d := a.last + interval
+	if a.flowing {
+		d = min(d, t+interval/8)
+	}
+	return a.epoch.Add(max(d, t+time.Millisecond))
+}
+
+// interruptLocked ends the reader's current wait, if any, by moving the read deadline into
+// the past. l.mu is held.
+func (l *Listener) interruptLocked() {
+	if l.waiting != nil {
+		_ = l.waiting.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 func (l *Listener) ping(conn *pgconn.PgConn) error {
@@ -166,7 +229,7 @@ func (l *Listener) ping(conn *pgconn.PgConn) error {
 		l.stats.pingFailures.Add(1)
 		return err
 	}
-	l.lastActivity.Store(time.Now().UnixNano())
+	l.act.touch()
 	return nil
 }
 
@@ -175,7 +238,7 @@ func (l *Listener) exec(conn *pgconn.PgConn, sql string) error {
 	defer cancel()
 	_, err := conn.Exec(ctx, sql).ReadAll()
 	if err == nil {
-		l.lastActivity.Store(time.Now().UnixNano())
+		l.act.touch()
 	}
 	return err
 }
@@ -245,6 +308,7 @@ func (l *Listener) reconcile(conn *pgconn.PgConn, listening map[string]bool, los
 					s.activateLocked()
 				}
 			}
+			l.rebuildRoutesLocked()
 			l.mu.Unlock()
 		}
 	}

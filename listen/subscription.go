@@ -27,22 +27,40 @@ type Subscription struct {
 
 	sig chan struct{} // wakes the delivery goroutine; capacity 1
 
-	mu   sync.Mutex // guards the buffer and the pending gap
-	buf  []Notification
-	head int
-	n    int
-	gap  *Gap
+	mu      sync.Mutex // guards the buffer, the pending gap and the delivery state
+	buf     []Notification
+	ringCap int
+	head    int
+	n       int
+	gap     *Gap
+	busy    bool // the delivery goroutine holds an event it has not handed over yet
+	ended   bool // C is closed or about to be
+	tailGap *Gap // the last event put into C, while it is a gap (it may still be waiting there)
 }
 
+// maxChanBuffer caps the part of a subscription's buffer that is C's own buffer. The reader
+// puts events into C directly while nothing waits before them; the delivery goroutine only
+// moves what overflowed into the ring (beyond this many) and gaps.
+const maxChanBuffer = 1024
+
 func newSubscription(l *Listener, channel string, cfg subConfig) *Subscription {
-	s := &Subscription{l: l, channel: channel, cfg: cfg, out: make(chan Event),
-		ready: make(chan struct{}), exited: make(chan struct{}), sig: make(chan struct{}, 1)}
+	// Under DropNewest, up to maxChanBuffer of the buffer's n places are C's own. DropOldest
+	// keeps all n in the ring, where the oldest can be dropped; its C is unbuffered.
+	inChan := 0
+	if cfg.overflow != DropOldest {
+		inChan = min(maxChanBuffer, cfg.bufferSize)
+	}
+	s := &Subscription{l: l, channel: channel, cfg: cfg, out: make(chan Event, inChan),
+		ringCap: cfg.bufferSize - inChan, ready: make(chan struct{}), exited: make(chan struct{}),
+		sig: make(chan struct{}, 1)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
 
 // C returns the channel of events. It is closed when the subscription ends (Unsubscribe,
-// Close, or a LISTEN the server refused).
+// Close, or a LISTEN the server refused); events still buffered in it can be received first.
+// A gap that is still waiting in C absorbs later losses and supersedes what is queued before
+// it, so a subscriber that falls behind gets one gap for them, not several.
 func (s *Subscription) C() <-chan Event { return s.out }
 
 // Channel returns the channel name.
@@ -57,7 +75,9 @@ func (s *Subscription) Done() <-chan struct{} { return s.exited }
 // lost. It is idempotent and safe to call from a handler.
 func (s *Subscription) Unsubscribe(ctx context.Context) error { return s.l.unsubscribe(ctx, s) }
 
-// activateLocked marks the subscription live with a pending initial gap. l.mu is held.
+// activateLocked marks the subscription live with a pending initial gap. l.mu is held; the
+// caller publishes the listener's routes afterwards, so that the gap is pending before the
+// reader can deliver anything.
 func (s *Subscription) activateLocked() {
 	s.active = true
 	s.setGap(GapInitial, 0, nil, time.Now())
@@ -86,11 +106,27 @@ func (s *Subscription) setGap(reason GapReason, dropped int, err error, since ti
 	s.signal()
 }
 
-// push buffers n without blocking. It reports whether a notification was dropped.
+// push hands n over without blocking. When nothing is queued before it and C has room, the
+// reader puts it into C directly; otherwise it is buffered for the delivery goroutine. It
+// reports whether a notification was dropped.
 func (s *Subscription) push(n Notification) bool {
 	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return false
+	}
+	if !s.busy && s.n == 0 && s.gap == nil {
+		select {
+		case s.out <- Event{Kind: EventNotification, Notification: n}:
+			s.tailGap = nil
+			s.mu.Unlock()
+			s.l.stats.delivered.Add(1)
+			return false
+		default:
+		}
+	}
 	if s.buf == nil {
-		s.buf = make([]Notification, s.cfg.bufferSize)
+		s.buf = make([]Notification, s.ringCap)
 	}
 	dropped := false
 	if s.n == len(s.buf) {
@@ -107,33 +143,102 @@ func (s *Subscription) push(n Notification) bool {
 		s.buf[(s.head+s.n)%len(s.buf)] = n
 		s.n++
 	}
+	// A busy delivery goroutine looks at the buffer again after its hand-over; it needs a
+	// signal only to merge a new gap into the one it holds.
+	wake := !s.busy || dropped
 	s.mu.Unlock()
-	s.signal()
+	if wake {
+		s.signal()
+	}
 	return dropped
 }
 
-// next takes the pending gap first (it supersedes what is buffered), then the oldest
-// notification.
-func (s *Subscription) next() (Event, bool) {
+// next records what the delivery goroutine last put into C (sent), then takes the pending
+// gap first (it supersedes what is buffered), then the oldest notification. It marks the
+// delivery goroutine busy until it comes back for more.
+func (s *Subscription) next(sent Event) (Event, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if sent.Kind == EventGap {
+		s.tailGap = sent.Gap
+	} else if sent.Kind == EventNotification {
+		s.tailGap = nil
+	}
 	if g := s.gap; g != nil {
 		s.gap = nil
-		return Event{Kind: EventGap, Gap: g}, true
+		s.busy = true
+		return Event{Kind: EventGap, Gap: s.absorbLocked(g)}, true
 	}
 	if s.n == 0 {
+		s.busy = false
 		return Event{}, false
 	}
 	n := s.buf[s.head]
 	s.buf[s.head] = Notification{}
 	s.head = (s.head + 1) % len(s.buf)
 	s.n--
+	s.busy = true
 	return Event{Kind: EventNotification, Notification: n}, true
+}
+
+// absorbLocked merges g into the gap that is still waiting in C as its last event, so that
+// the subscriber sees one gap, not two in a row. Everything queued in C before that gap is
+// superseded by it: notifications there count as dropped, older gaps merge. s.mu is held, so
+// nothing is added to C meanwhile; the subscriber may still take events, and when it took the
+// last gap, g stays a gap of its own (carrying the counts of what was taken back).
+func (s *Subscription) absorbLocked(g *Gap) *Gap {
+	tail := s.tailGap
+	if tail == nil {
+		return g
+	}
+	s.tailGap = nil
+	var first *Gap // the oldest gap taken back
+	for {
+		select {
+		case e := <-s.out:
+			s.l.stats.delivered.Add(^uint64(0))
+			if e.Kind != EventGap {
+				g.Dropped++
+				s.l.stats.dropped.Add(1)
+				continue
+			}
+			s.l.stats.gaps.Add(^uint64(0))
+			if first == nil {
+				first = e.Gap
+			} else {
+				mergeGap(first, e.Gap)
+			}
+			if e.Gap != tail {
+				continue
+			}
+			mergeGap(first, g)
+			return first
+		default:
+			if first != nil { // the subscriber took the last gap
+				first.Reason = g.Reason
+				first.Since = g.Since
+				mergeGap(first, g)
+				return first
+			}
+			return g
+		}
+	}
+}
+
+// mergeGap adds the losses of later to g, which keeps its reason and start.
+func mergeGap(g, later *Gap) {
+	g.Dropped += later.Dropped
+	if g.Err == nil {
+		g.Err = later.Err
+	}
 }
 
 // run is the delivery goroutine: it moves events from the buffer to C.
 func (s *Subscription) run(handler bool) {
 	defer func() {
+		s.mu.Lock()
+		s.ended = true // the reader no longer hands events over
+		s.mu.Unlock()
 		close(s.out)
 		if !handler {
 			close(s.exited)
@@ -141,8 +246,10 @@ func (s *Subscription) run(handler bool) {
 		s.l.wg.Done()
 	}()
 	done := s.ctx.Done()
+	var sent Event
 	for {
-		ev, ok := s.next()
+		ev, ok := s.next(sent)
+		sent = Event{}
 		if !ok {
 			select {
 			case <-s.sig:
@@ -151,18 +258,27 @@ func (s *Subscription) run(handler bool) {
 				return
 			}
 		}
-		if !s.send(ev, done) {
+		if !s.send(&ev, done) {
 			return
 		}
+		sent = ev
 	}
 }
 
-// send hands ev to the subscriber. A gap waiting to be taken absorbs the losses that happen
-// meanwhile, so the subscriber sees one gap, not several in a row.
-func (s *Subscription) send(ev Event, done <-chan struct{}) bool {
+// send puts ev into C. A gap waiting to get in absorbs the losses that happen meanwhile.
+func (s *Subscription) send(ev *Event, done <-chan struct{}) bool {
+	select { // the common case, when C has room: no select over three channels
+	case s.out <- *ev:
+		s.l.stats.delivered.Add(1)
+		if ev.Kind == EventGap {
+			s.l.stats.gaps.Add(1)
+		}
+		return true
+	default:
+	}
 	for {
 		select {
-		case s.out <- ev:
+		case s.out <- *ev:
 			s.l.stats.delivered.Add(1)
 			if ev.Kind == EventGap {
 				s.l.stats.gaps.Add(1)
@@ -175,10 +291,7 @@ func (s *Subscription) send(ev Event, done <-chan struct{}) bool {
 			s.mu.Lock()
 			if g := s.gap; g != nil {
 				s.gap = nil
-				ev.Gap.Dropped += g.Dropped
-				if ev.Gap.Err == nil {
-					ev.Gap.Err = g.Err
-				}
+				mergeGap(ev.Gap, g)
 			}
 			s.mu.Unlock()
 		case <-done:
