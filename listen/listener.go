@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider"
 )
 
@@ -35,6 +34,7 @@ type Listener struct {
 	active    map[string]bool // channels LISTENed on the current connection
 	dirty     bool            // the reader must reconcile chans with active
 	waiting   net.Conn        // the reader's connection while it waits for notifications
+	cur       net.Conn        // the reader's connection while it is up: Close interrupts it
 	waiters   []chan struct{} // Unsubscribe calls waiting for UNLISTEN
 	connected bool
 	pid       uint32
@@ -43,7 +43,7 @@ type Listener struct {
 
 	// routes is what the reader delivers to: the active subscriptions per channel, rebuilt
 	// under mu on every change, so a notification takes no listener lock.
-	routes atomic.Pointer[map[string][]*Subscription]
+	routes atomic.Pointer[map[string]*route]
 
 	act   activity // used by the reader goroutine only
 	stats counters
@@ -100,9 +100,11 @@ func newListener(base *pgx.ConnConfig, before func(context.Context, *pgx.ConnCon
 		}
 	}
 	l.runCtx, l.stop = context.WithCancel(context.Background())
-	context.AfterFunc(l.runCtx, func() { // Close interrupts the reader's wait
+	context.AfterFunc(l.runCtx, func() { // Close interrupts whatever the reader waits for
 		l.mu.Lock()
-		l.interruptLocked()
+		if l.cur != nil {
+			_ = l.cur.SetDeadline(time.Unix(1, 0))
+		}
 		l.mu.Unlock()
 	})
 	return l
@@ -303,10 +305,16 @@ func (l *Listener) state(s State) {
 	}
 }
 
+// route is where the reader delivers a channel's notifications.
+type route struct {
+	channel string // the name, shared by every notification (no allocation per message)
+	subs    []*Subscription
+}
+
 // rebuildRoutesLocked publishes the active subscriptions per channel for the reader. l.mu
 // is held.
 func (l *Listener) rebuildRoutesLocked() {
-	r := make(map[string][]*Subscription, len(l.chans))
+	r := make(map[string]*route, len(l.chans))
 	for name, subs := range l.chans {
 		var list []*Subscription
 		for s := range subs {
@@ -315,22 +323,30 @@ func (l *Listener) rebuildRoutesLocked() {
 			}
 		}
 		if len(list) > 0 {
-			r[name] = list
+			r[name] = &route{channel: name, subs: list}
 		}
 	}
 	l.routes.Store(&r)
 }
 
-// onNotification runs on the reader goroutine, inside pgconn's receive path. It never blocks
-// and takes no listener lock.
-func (l *Listener) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) {
+// deliver hands a NotificationResponse body to the channel's subscriptions. It runs on the
+// reader goroutine, never blocks and takes no listener lock.
+func (l *Listener) deliver(body []byte) {
 	l.stats.received.Add(1) // also the reader's activity signal: no clock read per message
+	pid, channel, payload, ok := parseNotification(body)
+	if !ok {
+		return
+	}
 	r := l.routes.Load()
 	if r == nil {
 		return
 	}
-	msg := Notification{Channel: n.Channel, Payload: n.Payload, PID: n.PID}
-	for _, s := range (*r)[n.Channel] {
+	rt := (*r)[string(channel)] // no allocation for the lookup
+	if rt == nil {
+		return
+	}
+	msg := Notification{Channel: rt.channel, Payload: string(payload), PID: pid}
+	for _, s := range rt.subs {
 		if s.push(msg) {
 			l.stats.dropped.Add(1)
 		}

@@ -1,14 +1,10 @@
 package listen
 
-import (
-	"testing"
+import "testing"
 
-	"github.com/jackc/pgx/v5/pgconn"
-)
-
-// BenchmarkOnNotification measures the reader's per-notification work (routing and the
+// BenchmarkDeliver measures the reader's per-notification work (routing and the
 // hand-over into C) with a subscriber draining C on another goroutine.
-func BenchmarkOnNotification(b *testing.B) {
+func BenchmarkDeliver(b *testing.B) {
 	l := newListener(nil, nil, nil)
 	s := newSubscription(l, "ch", subConfig{bufferSize: 1 << 16, overflow: DropNewest})
 	s.active = true
@@ -24,10 +20,10 @@ func BenchmarkOnNotification(b *testing.B) {
 	}()
 	l.wg.Add(1)
 	go s.run(false)
-	n := &pgconn.Notification{PID: 1, Channel: "ch", Payload: "payload"}
+	body := []byte("\x00\x00\x00\x01ch\x00payload\x00")
 	b.ReportAllocs()
 	for b.Loop() {
-		l.onNotification(nil, n)
+		l.deliver(body)
 	}
 	s.cancel()
 	got := <-done

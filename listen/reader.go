@@ -3,6 +3,8 @@ package listen
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,7 +32,7 @@ func (l *Listener) run() {
 		conn, err := l.dial()
 		if l.runCtx.Err() != nil {
 			if conn != nil {
-				closeConn(conn)
+				conn.close()
 			}
 			return
 		}
@@ -44,7 +46,10 @@ func (l *Listener) run() {
 			continue
 		}
 		established, err := l.serve(conn, lostErr, lostAt)
-		closeConn(conn)
+		l.mu.Lock()
+		l.cur = nil
+		l.mu.Unlock()
+		conn.close()
 		l.mu.Lock()
 		l.active = map[string]bool{}
 		l.connected, l.pid, l.lastErr = false, 0, err
@@ -63,13 +68,9 @@ func (l *Listener) run() {
 	}
 }
 
-func closeConn(conn *pgconn.PgConn) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	_ = conn.Close(ctx)
-}
-
-func (l *Listener) dial() (*pgconn.PgConn, error) {
+// dial opens a connection with pgconn (authentication, TLS, multi-host, target_session_attrs)
+// and takes it over for the listener's own reader.
+func (l *Listener) dial() (*wire, error) {
 	ctx, cancel := context.WithTimeout(l.runCtx, l.cfg.dialTimeout)
 	defer cancel()
 	cfg := l.base.Copy()
@@ -84,17 +85,38 @@ func (l *Listener) dial() (*pgconn.PgConn, error) {
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok && l.cfg.appName != "" {
 		cfg.RuntimeParams["application_name"] = l.cfg.appName
 	}
-	cfg.OnNotification = l.onNotification
-	return pgconn.ConnectConfig(ctx, &cfg.Config)
+	pc, err := pgconn.ConnectConfig(ctx, &cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	if err := pc.SyncConn(ctx); err != nil {
+		_ = pc.Close(context.Background())
+		return nil, err
+	}
+	hc, err := pc.Hijack()
+	if err != nil {
+		_ = pc.Close(context.Background())
+		return nil, err
+	}
+	w := newWire(hc)
+	l.mu.Lock()
+	l.cur = w.conn // Close interrupts any read or write on it from now on
+	closing := l.runCtx.Err() != nil
+	l.mu.Unlock()
+	if closing {
+		w.close()
+		return nil, ErrListenerClosed
+	}
+	return w, nil
 }
 
 // serve LISTENs every subscribed channel on conn, then waits for notifications, applies
 // channel changes and pings when idle, until the connection fails or the listener closes.
 // established reports whether the initial LISTENs succeeded.
-func (l *Listener) serve(conn *pgconn.PgConn, lostErr error, lostAt time.Time) (established bool, err error) {
+func (l *Listener) serve(conn *wire, lostErr error, lostAt time.Time) (established bool, err error) {
 	listening := map[string]bool{}
 	l.mu.Lock()
-	l.pid = conn.PID()
+	l.pid = conn.pid
 	l.mu.Unlock()
 	if err := l.reconcile(conn, listening, lostErr, lostAt); err != nil {
 		return false, err
@@ -103,11 +125,11 @@ func (l *Listener) serve(conn *pgconn.PgConn, lostErr error, lostAt time.Time) (
 	l.mu.Lock()
 	l.connected = true
 	l.mu.Unlock()
-	l.state(State{Kind: StateConnected, BackendPID: conn.PID()})
+	l.state(State{Kind: StateConnected, BackendPID: conn.pid})
 	l.act.touch()
 	l.act.seen = l.stats.received.Load()
 
-	nc := conn.Conn()
+	nc := conn.conn
 	for {
 		// Arm the idle deadline before the wait is published: a wake-up (which moves the
 		// deadline into the past) can then never be overwritten.
@@ -131,19 +153,15 @@ func (l *Listener) serve(conn *pgconn.PgConn, lostErr error, lostAt time.Time) (
 		}
 		l.waiting = nc
 		l.mu.Unlock()
-		// The hot loop: no context (pgconn would set up a watch per message) and no lock.
-		// Notifications are handed out by onNotification inside pgconn's receive path.
-		var err error
-		for err == nil {
-			err = conn.WaitForNotification(context.Background())
-		}
+		// The hot loop: no context, no lock, no allocation but the payload.
+		err := l.wait(conn)
 		l.mu.Lock()
 		l.waiting = nil
 		l.mu.Unlock()
 		if l.runCtx.Err() != nil {
 			return true, ErrListenerClosed
 		}
-		if conn.IsClosed() || !pgconn.Timeout(err) {
+		if !isTimeout(err) {
 			return true, err
 		}
 		// A wake-up (subscription change) or the idle deadline.
@@ -157,6 +175,34 @@ func (l *Listener) serve(conn *pgconn.PgConn, lostErr error, lostAt time.Time) (
 			}
 		}
 	}
+}
+
+// wait reads notifications until a read fails: a timeout (the idle deadline or a wake-up,
+// after which the stream is intact) or a lost connection. A message the server sends on its
+// own other than a notification is either harmless (ParameterStatus, NoticeResponse) or an
+// error that ends the session (terminated, shut down).
+func (l *Listener) wait(conn *wire) error {
+	for {
+		typ, body, err := conn.next()
+		if err != nil {
+			return err
+		}
+		switch typ {
+		case 'A':
+			l.deliver(body)
+		case 'E':
+			conn.done()
+			return parseError(body)
+		case 'S', 'N':
+		default:
+			return fmt.Errorf("%w: %q while waiting", errProtocol, typ)
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // idleDeadline is when to look at the connection's activity again; zero (no deadline) when
@@ -221,23 +267,33 @@ func (l *Listener) interruptLocked() {
 	}
 }
 
-func (l *Listener) ping(conn *pgconn.PgConn) error {
-	ctx, cancel := context.WithTimeout(l.runCtx, l.cfg.pingTimeout)
-	defer cancel()
+func (l *Listener) ping(conn *wire) error {
 	l.stats.pings.Add(1)
-	if err := conn.Ping(ctx); err != nil {
+	if err := l.query(conn, "", l.cfg.pingTimeout); err != nil {
 		l.stats.pingFailures.Add(1)
 		return err
 	}
-	l.act.touch()
 	return nil
 }
 
-func (l *Listener) exec(conn *pgconn.PgConn, sql string) error {
-	ctx, cancel := context.WithTimeout(l.runCtx, l.cfg.opTimeout)
-	defer cancel()
-	_, err := conn.Exec(ctx, sql).ReadAll()
-	if err == nil {
+func (l *Listener) exec(conn *wire, sql string) error { return l.query(conn, sql, l.cfg.opTimeout) }
+
+// query runs sql on conn, bounded by timeout and interrupted by Close.
+func (l *Listener) query(conn *wire, sql string, timeout time.Duration) error {
+	if err := conn.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	// Close moves the deadline into the past once the run context is cancelled: checking
+	// after setting ours means it cannot be overwritten unseen.
+	if l.runCtx.Err() != nil {
+		return ErrListenerClosed
+	}
+	err := conn.query(sql, l.deliver)
+	if l.runCtx.Err() != nil {
+		return ErrListenerClosed
+	}
+	var pgErr *pgconn.PgError
+	if err == nil || errors.As(err, &pgErr) {
 		l.act.touch()
 	}
 	return err
@@ -246,7 +302,7 @@ func (l *Listener) exec(conn *pgconn.PgConn, sql string) error {
 // reconcile runs LISTEN and UNLISTEN until the channels LISTENed on conn match the
 // subscribed ones. After a LISTEN is acknowledged, new subscriptions get their initial gap
 // and subscriptions that lived through a lost connection get a reconnect gap.
-func (l *Listener) reconcile(conn *pgconn.PgConn, listening map[string]bool, lostErr error, lostAt time.Time) error {
+func (l *Listener) reconcile(conn *wire, listening map[string]bool, lostErr error, lostAt time.Time) error {
 	for {
 		l.mu.Lock()
 		l.dirty = false
@@ -279,7 +335,7 @@ func (l *Listener) reconcile(conn *pgconn.PgConn, listening map[string]bool, los
 		for _, name := range add {
 			err := l.exec(conn, "LISTEN "+pgx.Identifier{name}.Sanitize())
 			var pgErr *pgconn.PgError
-			if err != nil && (!errors.As(err, &pgErr) || conn.IsClosed()) {
+			if err != nil && !errors.As(err, &pgErr) {
 				return err
 			}
 			l.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,7 +222,7 @@ func (f failer) fail(err error) {
 // throughput starts c on a fresh channel, sends n notifications in transactions of batch
 // (distinct payloads, so nothing is folded) and waits until n were delivered or reported
 // dropped. It returns delivered notifications per second and the number dropped.
-func throughput(ctx context.Context, dsn string, sender *pgx.Conn, c candidate, channel string, n int) (rate float64, dropped int, err error) {
+func throughput(ctx context.Context, dsn string, sender *pgx.Conn, c candidate, channel string, n int) (rate float64, dropped int, cpu time.Duration, err error) {
 	var got, lost atomic.Int64
 	done := make(chan struct{})
 	var once sync.Once
@@ -238,7 +239,7 @@ func throughput(ctx context.Context, dsn string, sender *pgx.Conn, c candidate, 
 	}
 	stop, err := c.start(ctx, dsn, channel, s)
 	if err != nil {
-		return 0, 0, fmt.Errorf("start: %w", err)
+		return 0, 0, 0, fmt.Errorf("start: %w", err)
 	}
 	defer func() { err = errors.Join(err, stop(ctx)) }()
 
@@ -247,7 +248,7 @@ func throughput(ctx context.Context, dsn string, sender *pgx.Conn, c candidate, 
 	sendCtx, cancelSend := context.WithCancel(ctx)
 	sent, senderDone := make(chan error, 1), make(chan struct{})
 	defer func() { cancelSend(); <-senderDone }()
-	begin := time.Now()
+	begin, cpu0 := time.Now(), cpuTime()
 	go func() {
 		defer close(senderDone)
 		for b := 0; b < n/batch; b++ {
@@ -264,30 +265,30 @@ func throughput(ctx context.Context, dsn string, sender *pgx.Conn, c candidate, 
 	for waiting := true; waiting; {
 		select {
 		case <-done:
-			elapsed = time.Since(begin)
+			elapsed, cpu = time.Since(begin), cpuTime()-cpu0
 			waiting = false
 		case err := <-sent:
 			if err != nil {
-				return 0, 0, fmt.Errorf("send: %w", err)
+				return 0, 0, 0, fmt.Errorf("send: %w", err)
 			}
 			sent = nil
 		case err := <-fails:
-			return 0, 0, err
+			return 0, 0, 0, err
 		case <-ctx.Done():
-			return 0, 0, fmt.Errorf("%d of %d delivered: %w", got.Load()+lost.Load(), n, ctx.Err())
+			return 0, 0, 0, fmt.Errorf("%d of %d delivered: %w", got.Load()+lost.Load(), n, ctx.Err())
 		}
 	}
 	if sent != nil {
 		if err := <-sent; err != nil {
-			return 0, 0, fmt.Errorf("send: %w", err)
+			return 0, 0, 0, fmt.Errorf("send: %w", err)
 		}
 	}
 	select {
 	case err := <-fails:
-		return 0, 0, err
+		return 0, 0, 0, err
 	default:
 	}
-	return float64(got.Load()) / elapsed.Seconds(), int(lost.Load()), nil
+	return float64(got.Load()) / elapsed.Seconds(), int(lost.Load()), cpu / time.Duration(n), nil
 }
 
 // latency starts c on a fresh channel and sends samples single notifications, one at a time,
@@ -336,7 +337,8 @@ func latency(ctx context.Context, dsn string, sender *pgx.Conn, c candidate, cha
 }
 
 type result struct {
-	runs    []float64 // notifications/s of each throughput run
+	runs    []float64       // notifications/s of each throughput run
+	cpu     []time.Duration // this process's CPU time per notification in each run (sender included)
 	dropped int       // dropped in the best run
 	total   int       // dropped in all runs
 	lat     []time.Duration
@@ -355,6 +357,21 @@ func (r *result) median() float64 {
 	s := slices.Clone(r.runs)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+func medianDuration(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func percentile(sorted []time.Duration, q float64) time.Duration {
@@ -404,11 +421,14 @@ func TestListenerComparison(t *testing.T) {
 		return f(ctx)
 	}
 	for r := range rounds {
-		for i, c := range cands {
+		for k := range cands {
+			i := (k + r) % len(cands) // each round starts with another listener
+			c := cands[i]
 			channel := fmt.Sprintf("cmp_tp_%d_%d", i, r)
 			err := run(func(ctx context.Context) error {
-				rate, dropped, err := throughput(ctx, dsn, sender, c, channel, n)
+				rate, dropped, cpu, err := throughput(ctx, dsn, sender, c, channel, n)
 				if err == nil {
+					results[i].cpu = append(results[i].cpu, cpu)
 					if best, _ := results[i].best(); rate > best {
 						results[i].dropped = dropped
 					}
@@ -441,10 +461,10 @@ func TestListenerComparison(t *testing.T) {
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "PostgreSQL %s, GOMAXPROCS %d, %s/%s; throughput: %d notifications in transactions of %d, best and median of %d interleaved runs; latency: %d single notifications.\n\n",
+	fmt.Fprintf(&b, "PostgreSQL %s, GOMAXPROCS %d, %s/%s; throughput: %d notifications in transactions of %d, best and median of %d interleaved runs (each round starts with another listener); latency: %d single notifications.\n\n",
 		version, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, n, batch, rounds, samples)
-	b.WriteString("| listener | notifications/s (best) | median | runs | dropped (best run) | p50 latency | p99 latency |\n")
-	b.WriteString("|---|---:|---:|---|---:|---:|---:|\n")
+	b.WriteString("| listener | notifications/s (best) | median | runs | client CPU per notification (median) | dropped (best run) | p50 latency | p99 latency |\n")
+	b.WriteString("|---|---:|---:|---|---:|---:|---:|---:|\n")
 	var ours, others float64
 	for i, c := range cands {
 		res := &results[i]
@@ -454,7 +474,8 @@ func TestListenerComparison(t *testing.T) {
 		for j, v := range res.runs {
 			runs[j] = strconv.FormatFloat(v, 'f', 0, 64)
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %d | %s | %s |\n", c.name, rate, res.median(), strings.Join(runs, ", "),
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %.2f µs | %d | %s | %s |\n", c.name, rate, res.median(), strings.Join(runs, ", "),
+			float64(medianDuration(res.cpu))/float64(time.Microsecond),
 			res.dropped, micros(percentile(res.lat, 0.5)), micros(percentile(res.lat, 0.99)))
 		switch {
 		case c.ours:
