@@ -18,7 +18,10 @@ var ErrNoReplica = errors.New("replica: no eligible replica")
 
 // ErrNoPrimary is returned when a statement bound for the primary, or a new connection,
 // waited [WithPrimaryWait] and the monitor still knew no primary: during a failover, or in a
-// split brain between two primaries on the same timeline. The statement was not sent.
+// split brain between two primaries on the same timeline. A new connection also fails with
+// it, joined with the last connect error, when its attempts kept failing for the wait while
+// the monitor knew a primary (one that refuses new connections but keeps the monitor's). The
+// statement was not sent.
 var ErrNoPrimary = errors.New("replica: no primary")
 
 // connectionError reports an error that says the connection or the node is unusable, as

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,9 +18,10 @@ import (
 
 // failoverResult is what one failover run measured.
 type failoverResult struct {
-	detect     time.Duration // kill → primary marked down
+	detect     time.Duration // fault → primary marked down
 	promote    time.Duration // the promotion itself (pg_promote with wait)
 	resume     time.Duration // promote called → first successful write started after detection
+	outage     time.Duration // fault → first successful write started after detection
 	acked      int
 	writeErrs  map[string]int
 	readErrs   map[string]int
@@ -50,10 +52,14 @@ func errClass(err error) string {
 	return "other: " + err.Error()
 }
 
-// runFailover kills the primary of a cluster with a synchronous standby under write and read
-// load, promotes the standby, re-points the other replica, and checks that writes resume
-// through the same *sql.DB with no acknowledged write lost.
-func runFailover(t *testing.T, opts ...Option) failoverResult {
+// failoverWriters is the number of goroutines writing during a failover run.
+const failoverWriters = 4
+
+// runFailover takes the primary of a cluster with a synchronous standby away under write and
+// read load (takeDown is (*pgtest.Node).Kill for a crash, (*pgtest.Node).Stop for a switchover),
+// promotes the standby, re-points the other replica, and checks that writes resume through the
+// same *sql.DB with no acknowledged write lost. The caller checks the error classes.
+func runFailover(t *testing.T, takeDown func(*pgtest.Node, context.Context) error, opts ...Option) failoverResult {
 	c := pgtest.New(t, pgtest.Options{Replicas: 2, SyncReplica: true})
 	p0, n1, n2 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	primaryDSN := fmt.Sprintf("host=%s,%s port=%d,%d user=postgres dbname=postgres sslmode=disable target_session_attrs=read-write connect_timeout=2",
@@ -76,7 +82,7 @@ func runFailover(t *testing.T, opts ...Option) failoverResult {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ins.Close() })
-	for g := 0; g < 4; g++ {
+	for g := 0; g < failoverWriters; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -142,12 +148,12 @@ func runFailover(t *testing.T, opts ...Option) failoverResult {
 	}
 	waitFor(t, 10*time.Second, "writes under way", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) > 20 })
 	probes0, t0 := stat(r, name(n2)).Probes, time.Now()
-	kill := time.Now()
-	if err := p0.Kill(ctx); err != nil {
+	fault := time.Now()
+	if err := takeDown(p0, ctx); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "primary marked down", func() bool { _, ok := r.Primary(); return !ok })
-	res.detect = time.Since(kill)
+	res.detect = time.Since(fault)
 	detected.Store(time.Now().UnixNano())
 	promoteStart := time.Now()
 	if err := n1.Promote(ctx); err != nil {
@@ -156,7 +162,7 @@ func runFailover(t *testing.T, opts ...Option) failoverResult {
 	res.promote = time.Since(promoteStart)
 	select {
 	case w := <-firstWrite:
-		res.resume = w.Sub(promoteStart)
+		res.resume, res.outage = w.Sub(promoteStart), w.Sub(fault)
 	case <-time.After(20 * time.Second):
 		t.Fatal("no write succeeded within 20 s of the promotion")
 	}
@@ -181,25 +187,51 @@ func runFailover(t *testing.T, opts ...Option) failoverResult {
 	if missing != 0 {
 		t.Fatalf("%d of %d acknowledged writes lost in the failover", missing, len(acked))
 	}
+	return res
+}
+
+// checkErrors fails the test unless every write error has one of the classes of a write in
+// flight when the primary went away, and no read failed (a replica was up throughout).
+func checkErrors(t *testing.T, res failoverResult, inFlight ...string) {
+	t.Helper()
 	for class := range res.writeErrs {
-		if class != "outcome_unknown" { // only writes in flight at the kill may fail
-			t.Fatalf("write errors %v (first: %v)", res.writeErrs, res.firstErrs)
+		if !slices.Contains(inFlight, class) {
+			t.Fatalf("write errors %v, want only %v (first: %v)", res.writeErrs, inFlight, res.firstErrs)
 		}
 	}
-	return res
+	if len(res.readErrs) != 0 {
+		t.Fatalf("reads failed with replicas up: %v (first: %v)", res.readErrs, res.firstErrs)
+	}
 }
 
 // S6: kill the primary, promote the synchronous standby, re-point the other replica; then S8
 // on the same cluster: restart the old primary, which comes up as a second primary.
 func TestFailoverS6SplitBrainS8(t *testing.T) {
 	leakCheck(t)
-	res := runFailover(t)
-	t.Logf("detection %v, promote %v → first write %v, %d acknowledged writes (none lost), write errors %v, %d reads (slowest %v), read errors %v",
-		res.detect, res.promote, res.resume, res.acked, res.writeErrs, res.reads, res.maxRead, res.readErrs)
-	if len(res.readErrs) != 0 {
-		t.Fatalf("reads failed with replicas up: %v", res.readErrs)
-	}
+	res := runFailover(t, (*pgtest.Node).Kill)
+	t.Logf("detection %v, promote %v → first write %v (kill → first write %v), %d acknowledged writes (none lost), write errors %v, %d reads (slowest %v), read errors %v",
+		res.detect, res.promote, res.resume, res.outage, res.acked, res.writeErrs, res.reads, res.maxRead, res.readErrs)
+	checkErrors(t, res, "outcome_unknown") // only writes in flight at the kill may fail
 	splitBrain(t, res)
+}
+
+// S7: a switchover. The primary stops cleanly (pg_ctl stop -m fast: it terminates its
+// sessions with 57P01, writes a shutdown checkpoint and sends it to the standbys before it
+// exits), the synchronous standby is promoted and the other replica follows it. As in S6,
+// writes resume through the same *sql.DB, no acknowledged write is lost and no read fails;
+// a write fails only when it was in flight at the stop: at most one per writer, with the
+// class it gets when the connection is lost under it (outcome unknown) or when the server
+// terminates it (57P01). Refused new connections (57P03, the server shutting down) and the
+// wait for the promotion never reach the caller.
+func TestSwitchoverS7(t *testing.T) {
+	leakCheck(t)
+	res := runFailover(t, (*pgtest.Node).Stop)
+	t.Logf("stop → primary marked down %v, promote %v → first write %v; stop → first write %v; %d acknowledged writes (none lost), write errors %v, %d reads (slowest %v), read errors %v",
+		res.detect, res.promote, res.resume, res.outage, res.acked, res.writeErrs, res.reads, res.maxRead, res.readErrs)
+	checkErrors(t, res, "outcome_unknown", "57P01")
+	if n := sum(res.writeErrs); n > failoverWriters {
+		t.Fatalf("%d write errors for %d writers: more than the writes in flight at the stop (%v)", n, failoverWriters, res.firstErrs)
+	}
 }
 
 // splitBrain is S8, on the cluster of a failover run: the old primary comes back as a

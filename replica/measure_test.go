@@ -33,7 +33,7 @@ func TestMeasure(t *testing.T) {
 	var rate float64
 	for i := 0; i < runs; i++ {
 		t.Run(fmt.Sprint("failover", i), func(t *testing.T) {
-			res := runFailover(t, WithProbeInterval(500*time.Millisecond), WithProbeTimeout(400*time.Millisecond))
+			res := runFailover(t, (*pgtest.Node).Kill, WithProbeInterval(500*time.Millisecond), WithProbeTimeout(400*time.Millisecond))
 			detect, resume, promote = append(detect, res.detect), append(resume, res.resume), append(promote, res.promote)
 			for k, v := range res.writeErrs {
 				writeErrs[k] += v
@@ -125,6 +125,12 @@ func BenchmarkRawStdlibRead(b *testing.B) {
 
 func benchRead(b *testing.B, db *sql.DB, ctx context.Context) {
 	var n int
+	// Connections are dialed outside the measurement: a routed read opens two (the session's
+	// primary connection and the replica's), a raw one opens one.
+	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
 			b.Fatal(err)

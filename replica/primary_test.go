@@ -1,12 +1,15 @@
 package replica
 
 import (
+	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/faultproxy"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
@@ -122,5 +125,111 @@ func TestDemotedSessionEvicted(t *testing.T) {
 	}
 	if after := pid(); after == before {
 		t.Fatal("the session that answered 25006 was reused")
+	}
+}
+
+// S15: the primary refuses new connections while its existing ones stay up (a faultproxy in
+// Refuse mode resets every new TCP connection right after accepting it and leaves the live
+// ones alone, as a primary at max_connections or a listener gone bad would).
+//
+// The policy: work on existing connections is not disturbed: a write in flight when the
+// refusals start finishes, and an idle session keeps writing. The monitor probes over its
+// own long-lived connection, so it keeps the primary as known. A write that needs a new
+// connection has that connection attempt retried (every probe interval / 4) for the primary
+// wait, then fails with ErrNoPrimary joined with the last connect error
+// (*pgconn.ConnectError): nothing was sent, and database/sql does not retry it, so the
+// caller waits the primary wait once. When the refusals stop, new connections work again
+// through the same *sql.DB.
+func TestPrimaryRefusesNewConnectionsS15(t *testing.T) {
+	leakCheck(t)
+	c := pgtest.Shared(t)
+	p0 := c.Nodes[0]
+	px, err := faultproxy.New(name(p0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	const wait = 500 * time.Millisecond
+	db, r := open(t, p0.DSN("port", strconv.Itoa(px.Port())), []string{c.Nodes[1].DSN()}, WithPrimaryWait(wait))
+	ctx := ctxT(t, 30*time.Second)
+	for _, q := range []string{"DROP TABLE IF EXISTS s15", "CREATE TABLE s15 (id int)"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two sessions before the refusals: busy writes behind an advisory lock the test holds
+	// over a direct connection, idle waits.
+	lock, err := p0.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close(context.Background()) })
+	if _, err := lock.Exec(ctx, "SELECT pg_advisory_lock(15)"); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	idle, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	inFlight := make(chan error, 1)
+	go func() {
+		_, err := busy.ExecContext(ctx, "INSERT INTO s15 SELECT 1 FROM pg_advisory_xact_lock(15)")
+		inFlight <- err
+	}()
+	waitFor(t, 5*time.Second, "the write waiting for the lock", func() bool {
+		var k int
+		if err := lock.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO s15%'").Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		return k == 1
+	})
+
+	px.SetMode(faultproxy.Refuse)
+	accepted := px.Stats().Accepted
+	start := time.Now()
+	_, err = db.ExecContext(ctx, "INSERT INTO s15 VALUES (2)") // no idle connection in the pool: a new one
+	took := time.Since(start)
+	var ce *pgconn.ConnectError
+	if !errors.Is(err, ErrNoPrimary) || !errors.As(err, &ce) {
+		t.Fatalf("write on a new connection to a refusing primary: %v, want ErrNoPrimary and a *pgconn.ConnectError", err)
+	}
+	attempts := px.Stats().Accepted - accepted
+	if took < wait || took > 2*wait || attempts < 2 {
+		t.Fatalf("write failed after %v and %d connection attempts, want the primary wait %v once, with retries", took, attempts, wait)
+	}
+	pxName := hostPort(px.Host(), uint16(px.Port()))
+	if p, ok := r.Primary(); !ok || p != pxName || stat(r, pxName).Transitions != 0 {
+		t.Fatalf("monitor primary %q %v (%+v) with the existing connections up", p, ok, stat(r, pxName))
+	}
+	if _, err := idle.ExecContext(ctx, "INSERT INTO s15 VALUES (3)"); err != nil {
+		t.Fatalf("write on an existing session: %v", err)
+	}
+	if _, err := lock.Exec(ctx, "SELECT pg_advisory_unlock(15)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-inFlight; err != nil {
+		t.Fatalf("write in flight when the refusals started: %v", err)
+	}
+	t.Logf("refused: new-connection write failed after %v (primary wait %v, %d connection attempts): %v", took.Round(time.Millisecond), wait, attempts, err)
+
+	px.SetMode(faultproxy.Pass)
+	busy.Close()
+	idle.Close()
+	db.SetMaxIdleConns(0) // the next write opens a new connection
+	if _, err := db.ExecContext(ctx, "INSERT INTO s15 VALUES (4)"); err != nil {
+		t.Fatalf("write on a new connection after the refusals: %v", err)
+	}
+	var ids []int32
+	if err := lock.QueryRow(ctx, "SELECT array_agg(id ORDER BY id) FROM s15").Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, []int32{1, 3, 4}) {
+		t.Fatalf("rows %v, want [1 3 4]: the refused write must not run", ids)
 	}
 }

@@ -5,12 +5,17 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/faultproxy"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
@@ -311,5 +316,157 @@ func TestPinnedSessionS12(t *testing.T) {
 	}
 	if v != "kept" || port != c.Nodes[0].Port {
 		t.Fatalf("pinned session read: setting %q on port %d, want %q on the primary %d", v, port, "kept", c.Nodes[0].Port)
+	}
+}
+
+// S14: a replica read cancelled by a recovery conflict runs again on another node. The read
+// holds a snapshot that still sees the rows of s14 while the primary deletes them and
+// VACUUM removes them; replaying the cleanup, the standby cancels the read after
+// max_standby_streaming_delay (1 s here, hot_standby_feedback off so the primary does not
+// keep the rows for it) with 40001. The error comes before the first row (pgx stdlib reads
+// it ahead), so the Router sees it and tries another node, whose new snapshot sees no row:
+// the read succeeds there without waiting. The conflict is checked in the first standby's
+// pg_stat_database_conflicts; the node that served the read, in WithServedBy and Stats.
+func TestRecoveryConflictS14(t *testing.T) {
+	leakCheck(t)
+	c, db, r := sharedDB(t)
+	ctx := ctxT(t, 40*time.Second)
+	p0 := c.Nodes[0]
+	// Both standbys cancel after 1 s, so the read conflicts on whichever it tries first.
+	conf := map[string]string{"max_standby_streaming_delay": "1s", "hot_standby_feedback": "off"}
+	for _, n := range c.Nodes[1:] {
+		if err := n.SetConfig(ctx, conf); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := n.SetConfig(ctx, map[string]string{"max_standby_streaming_delay": "", "hot_standby_feedback": ""}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for _, q := range []string{
+		"DROP TABLE IF EXISTS s14",
+		"CREATE TABLE s14 (id int, pad text) WITH (autovacuum_enabled = off)",
+		"INSERT INTO s14 SELECT g, repeat('x', 100) FROM generate_series(1, 1000) g",
+	} {
+		if err := p0.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range c.Nodes[1:] {
+		if err := n.WaitCaughtUp(ctx, p0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const conflictsSQL = "SELECT confl_snapshot FROM pg_stat_database_conflicts WHERE datname = current_database()"
+	conflicts := func(n *pgtest.Node) int64 {
+		var v int64
+		if err := n.QueryRow(ctx, conflictsSQL).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := map[*pgtest.Node]int64{}
+	for _, n := range c.Nodes[1:] {
+		before[n] = conflicts(n)
+	}
+	type result struct {
+		rows, port int
+		served     string
+		err        error
+		at         time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		var res result
+		rctx := WithServedBy(UseReplica(ctx), &res.served)
+		// The row comes after the sleep, so the cancellation reaches the caller as the query's
+		// error, not in the middle of a result set.
+		res.err = db.QueryRowContext(rctx, `SELECT /* s14 read */ n, inet_server_port()
+			FROM (SELECT count(*) AS n FROM s14) c, pg_sleep(CASE WHEN n > 0 THEN 10 ELSE 0 END)`).Scan(&res.rows, &res.port)
+		res.at = time.Now()
+		done <- res
+	}()
+	// The first attempt has its snapshot once it sleeps.
+	var first *pgtest.Node
+	waitFor(t, 10*time.Second, "the read sleeping on a standby", func() bool {
+		for _, n := range c.Nodes[1:] {
+			var k int
+			if err := n.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%s14 read%'").Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			if k > 0 {
+				first = n
+				return true
+			}
+		}
+		return false
+	})
+	vacuum := time.Now()
+	for _, q := range []string{"DELETE FROM s14", "VACUUM (TRUNCATE false) s14"} { // no truncation: a snapshot conflict, not a lock conflict
+		if err := p0.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		t.Fatal("the read did not end")
+	}
+	if res.err != nil {
+		t.Fatalf("read cancelled by a recovery conflict on %s was not retried: %v", first.Name, res.err)
+	}
+	if res.rows != 0 || res.port == first.Port || res.served == name(first) || res.served != hostPort("127.0.0.1", uint16(res.port)) {
+		t.Fatalf("read returned %d rows on port %d (served by %q); the first attempt ran on %s", res.rows, res.port, res.served, name(first))
+	}
+	d := waitFor(t, 5*time.Second, "the conflict counted on "+first.Name, func() bool { return conflicts(first) > before[first] })
+	st := stat(r, name(first))
+	if st.Suspect || !st.Healthy {
+		t.Fatalf("a recovery conflict opened the breaker of %s: %+v", first.Name, st)
+	}
+	servedBy := res.served
+	for _, n := range c.Nodes {
+		if name(n) == res.served {
+			servedBy = n.Name
+		}
+	}
+	t.Logf("read on %s cancelled by a snapshot conflict, retried on %s; VACUUM → read done %v (max_standby_streaming_delay 1s); conflict counted %v later",
+		first.Name, servedBy, res.at.Sub(vacuum).Round(time.Millisecond), d.Round(time.Millisecond))
+}
+
+// Which replica read errors run again on another node: connection and node failures and
+// recovery conflicts, never an error of the statement itself or the caller's context.
+func TestReadRetryable(t *testing.T) {
+	pg := func(code string) error { return fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: code}) }
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"recovery conflict: snapshot, lock, tablespace", pg("40001"), true},
+		{"recovery conflict: buffer pin deadlock", pg("40P01"), true},
+		{"standby shutting down", pg("57P01"), true},
+		{"standby starting up", pg("57P03"), true},
+		{"connection failure", pg("08006"), true},
+		{"too many connections", pg("53300"), true},
+		{"bad connection", driver.ErrBadConn, true},
+		{"outcome unknown", &pgprovider.OutcomeUnknownError{Err: io.ErrUnexpectedEOF}, true},
+		{"network", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
+		{"undefined table", pg("42P01"), false},
+		{"syntax error", pg("42601"), false},
+		{"read-only transaction", pg("25006"), false},
+		{"query cancelled by the caller", pg("57014"), false},
+		{"context cancelled", context.Canceled, false},
+		{"context deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), false},
+		{"no rows", sql.ErrNoRows, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := readRetryable(tc.err); got != tc.want {
+				t.Fatalf("readRetryable(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
 	}
 }

@@ -133,7 +133,9 @@ func (r *Router) evictedPID(pid uint32) bool {
 
 // WrapConnect makes a new primary connection that failed on a connection error wait, up to
 // the primary wait, for the monitor to know a primary, and try again: during a failover the
-// DSN's hosts refuse or are all standbys until the promotion ends.
+// DSN's hosts refuse or are all standbys until the promotion ends. While the monitor knows a
+// primary, it tries again every probe interval / 4; when the wait ends it returns
+// ErrNoPrimary joined with the last connect error.
 func (r *Router) WrapConnect(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		err := next(ctx, c)

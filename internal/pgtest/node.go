@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,6 +232,42 @@ func (n *Node) SetApplyDelay(ctx context.Context, d time.Duration) error {
 		var v int64
 		err := n.QueryRow(ctx, "SELECT setting::bigint FROM pg_settings WHERE name = 'recovery_min_apply_delay'").Scan(&v)
 		return v == ms, err
+	})
+}
+
+// SetConfig sets server parameters with ALTER SYSTEM (an empty value resets
+// one to its default), reloads, and waits until new sessions run with the
+// reloaded configuration. Values are given as in postgresql.conf ("1s",
+// "off"). Parameters that need a restart take effect at the next Start.
+func (n *Node) SetConfig(ctx context.Context, settings map[string]string) error {
+	var before time.Time
+	if err := n.QueryRow(ctx, "SELECT pg_conf_load_time()").Scan(&before); err != nil {
+		return fmt.Errorf("pgtest: %s: %w", n.Name, err)
+	}
+	names := make([]string, 0, len(settings))
+	for k := range settings {
+		if k == "" || strings.Trim(k, "abcdefghijklmnopqrstuvwxyz0123456789_.") != "" {
+			return fmt.Errorf("pgtest: %s: bad parameter name %q", n.Name, k)
+		}
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		s := "ALTER SYSTEM RESET " + k
+		if v := settings[k]; v != "" {
+			s = "ALTER SYSTEM SET " + k + " = " + quoteLiteral(v)
+		}
+		if err := n.Exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	if err := n.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return err
+	}
+	return n.poll(ctx, "configuration reload", func(ctx context.Context) (bool, error) {
+		var t time.Time
+		err := n.QueryRow(ctx, "SELECT pg_conf_load_time()").Scan(&t)
+		return t.After(before), err
 	})
 }
 

@@ -125,6 +125,30 @@ func TestReplicationControls(t *testing.T) {
 			}
 			must(t, r1.SetApplyDelay(ctx, 0))
 		}},
+		{"set config", func(t *testing.T) {
+			show := func() (string, string) {
+				var a, b string
+				must(t, r1.QueryRow(ctx, "SELECT current_setting('max_standby_streaming_delay'), current_setting('hot_standby_feedback')").Scan(&a, &b))
+				return a, b
+			}
+			for _, tc := range []struct {
+				delay, feedback   string // "" resets
+				wantDelay, wantFb string
+			}{
+				{"1500ms", "on", "1500ms", "on"},
+				{"1s", "", "1s", "off"},
+				{"", "", "30s", "off"},
+			} {
+				must(t, r1.SetConfig(ctx, map[string]string{"max_standby_streaming_delay": tc.delay, "hot_standby_feedback": tc.feedback}))
+				if d, fb := show(); d != tc.wantDelay || fb != tc.wantFb {
+					t.Fatalf("SetConfig(%q, %q): max_standby_streaming_delay %s, hot_standby_feedback %s; want %s, %s",
+						tc.delay, tc.feedback, d, fb, tc.wantDelay, tc.wantFb)
+				}
+			}
+			if err := r1.SetConfig(ctx, map[string]string{"x; DROP": "1"}); err == nil {
+				t.Fatal("a bad parameter name was accepted")
+			}
+		}},
 		{"terminate backends", func(t *testing.T) {
 			conn, err := p.Connect(ctx, "application_name", "victim")
 			must(t, err)
