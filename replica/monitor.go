@@ -282,13 +282,26 @@ func (r *Router) update(n *node, res probeResult) bool {
 		// database/sql next reuses them (see WrapResetSession).
 		pids := r.clientPIDs(n)
 		r.mu.Lock()
-		n.evictPIDs = pids
+		r.setEvictPIDsLocked(n, pids)
 		r.mu.Unlock()
 	}
 	if res.err == nil {
 		n.wasPrimary = n.role == RolePrimary && !stray
 	}
 	return falling
+}
+
+// setEvictPIDsLocked sets the client PIDs to evict on n and keeps r.evicting counting the
+// nodes that have some. r.mu is held.
+func (r *Router) setEvictPIDsLocked(n *node, pids map[uint32]struct{}) {
+	if (n.evictPIDs != nil) != (pids != nil) {
+		if pids != nil {
+			r.evicting.Add(1)
+		} else {
+			r.evicting.Add(-1)
+		}
+	}
+	n.evictPIDs = pids
 }
 
 func (r *Router) record(n *node, res probeResult) bool {
@@ -329,7 +342,8 @@ func (r *Router) record(n *node, res probeResult) bool {
 	switch {
 	case n.role == RolePrimary && r.primary.Load() == n:
 		r.ring.push(sample{t: res.start, lsn: res.lsn, insertLSN: res.insert})
-		n.lagBytes, n.lag, n.evictPIDs = 0, 0, nil
+		n.lagBytes, n.lag = 0, 0
+		r.setEvictPIDsLocked(n, nil)
 	case n.role == RoleStandby:
 		n.lagBytes, n.lag = r.ring.lag(res.lsn, res.start)
 	}

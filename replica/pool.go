@@ -3,9 +3,12 @@ package replica
 import (
 	"context"
 	"database/sql/driver"
+	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider"
 )
 
@@ -17,47 +20,106 @@ type pool struct {
 	sem     chan struct{} // one token per open-or-opening connection in use
 	mu      sync.Mutex
 	idle    []driver.Conn
+	nets    map[driver.Conn]net.Conn // each connection's socket, for per-attempt deadlines
 	maxIdle int
 	closed  bool
 	open    atomic.Int64
 }
 
 func newPool(ctr *pgprovider.Connector, maxOpen, maxIdle int) *pool {
-	return &pool{ctr: ctr, sem: make(chan struct{}, maxOpen), maxIdle: maxIdle}
+	return &pool{ctr: ctr, sem: make(chan struct{}, maxOpen), maxIdle: maxIdle, nets: map[driver.Conn]net.Conn{}}
 }
 
-// get borrows a connection: an idle one that is still alive, or a new one.
-func (p *pool) get(ctx context.Context) (driver.Conn, error) {
+// dialSlot receives the socket a connection was dialed on (see dialCapture).
+type dialSlot struct{ nc net.Conn }
+
+type dialSlotKey struct{}
+
+// dialCapture wraps a pgx dial function so that the pool learns each connection's socket:
+// a per-attempt timeout is a deadline on it, which costs no context, timer or watch per
+// statement. The last successful dial of a Connect is the connection's (fallback hosts and
+// TLS retries dial again).
+func dialCapture(dial pgconn.DialFunc) pgconn.DialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dial(ctx, network, addr)
+		if err == nil {
+			if s, ok := ctx.Value(dialSlotKey{}).(*dialSlot); ok {
+				s.nc = nc
+			}
+		}
+		return nc, err
+	}
+}
+
+// withDeadline bounds ctx by deadline, when there is one.
+func withDeadline(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if deadline.IsZero() {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, deadline)
+}
+
+// get borrows a connection: an idle one that is still alive, or a new one. With a deadline,
+// the connection's socket carries it (from the liveness check on) until the caller clears it,
+// and waiting for a free slot or dialing is bounded by it.
+func (p *pool) get(ctx context.Context, deadline time.Time) (driver.Conn, net.Conn, error) {
 	select {
 	case p.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	default:
+		wctx, cancel := withDeadline(ctx, deadline)
+		select {
+		case p.sem <- struct{}{}:
+			cancel()
+		case <-wctx.Done():
+			cancel()
+			return nil, nil, wctx.Err()
+		}
 	}
 	for {
 		p.mu.Lock()
 		var c driver.Conn
+		var nc net.Conn
 		if n := len(p.idle); n > 0 {
 			c = p.idle[n-1]
 			p.idle = p.idle[:n-1]
+			if !deadline.IsZero() {
+				nc = p.nets[c]
+			}
 		}
 		p.mu.Unlock()
 		if c == nil {
 			break
 		}
+		if nc != nil {
+			_ = nc.SetDeadline(deadline)
+		}
 		// The same check database/sql makes before reusing a connection: a non-blocking
 		// liveness check, and pgx stdlib's ping when the connection sat idle over a second.
 		if err := c.(driver.SessionResetter).ResetSession(ctx); err == nil {
-			return c, nil
+			return c, nc, nil
 		}
 		p.discard(c)
 	}
-	c, err := p.ctr.Connect(ctx)
+	dctx, cancel := withDeadline(ctx, deadline)
+	defer cancel()
+	slot := &dialSlot{}
+	c, err := p.ctr.Connect(context.WithValue(dctx, dialSlotKey{}, slot))
 	if err != nil {
 		<-p.sem
-		return nil, err
+		return nil, nil, err
 	}
 	p.open.Add(1)
-	return c, nil
+	if slot.nc == nil {
+		return c, nil, nil
+	}
+	p.mu.Lock()
+	p.nets[c] = slot.nc
+	p.mu.Unlock()
+	if deadline.IsZero() {
+		return c, nil, nil
+	}
+	_ = slot.nc.SetDeadline(deadline)
+	return c, slot.nc, nil
 }
 
 // put returns a connection; one that broke or is left inside a transaction is closed.
@@ -79,6 +141,9 @@ func (p *pool) put(c driver.Conn) {
 
 func (p *pool) discard(c driver.Conn) {
 	p.open.Add(-1)
+	p.mu.Lock()
+	delete(p.nets, c)
+	p.mu.Unlock()
 	_ = c.Close()
 }
 
@@ -110,7 +175,7 @@ type nodeTarget struct {
 }
 
 func (t *nodeTarget) Acquire(ctx context.Context) (driver.Conn, error) {
-	c, err := t.n.pool.get(ctx)
+	c, _, err := t.n.pool.get(ctx, time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -126,14 +191,31 @@ func (t *nodeTarget) Release(c driver.Conn, err error) {
 	}
 }
 
-// attempt is the routing target of one statement with a per-attempt timeout: it also
-// releases the timeout's context when the statement ends.
+// attempt is the routing target of one statement with a per-attempt timeout: the deadline
+// sits on the borrowed connection's socket from the borrow until the result set closes, so a
+// replica that stops answering fails the attempt (and its connection) in time.
 type attempt struct {
 	nodeTarget
-	cancel context.CancelFunc
+	deadline time.Time
+	nc       net.Conn
+}
+
+func (a *attempt) Acquire(ctx context.Context) (driver.Conn, error) {
+	c, nc, err := a.n.pool.get(ctx, a.deadline)
+	if err != nil {
+		return nil, err
+	}
+	a.nc = nc
+	a.n.inFlight.Add(1)
+	return c, nil
 }
 
 func (a *attempt) Release(c driver.Conn, err error) {
+	if a.nc != nil {
+		_ = a.nc.SetDeadline(time.Time{})
+	}
 	a.nodeTarget.Release(c, err)
-	a.cancel()
 }
+
+// expired reports whether the attempt's deadline has passed.
+func (a *attempt) expired() bool { return !time.Now().Before(a.deadline) }

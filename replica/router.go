@@ -33,7 +33,10 @@ type Router struct {
 
 	rr            atomic.Uint64
 	evictSessions sync.Map // session ID → struct{}: sessions whose backend answered 25006
-	replicaTxs    sync.Map // session ID -> struct{}: a read-only transaction running on a replica
+	// evicting counts what WrapResetSession must look at: entries of evictSessions plus
+	// nodes with client PIDs to evict. Zero, as on a healthy cluster, makes the check free.
+	evicting   atomic.Int64
+	replicaTxs sync.Map // session ID -> struct{}: a read-only transaction running on a replica
 
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -89,6 +92,11 @@ func New(replicaDSNs []string, opts ...Option) (*Router, error) {
 			f(pcfg)
 		}
 		copts := append([]pgprovider.Option(nil), cfg.connOpts...)
+		copts = append(copts, pgprovider.WithConnConfig(func(c *pgx.ConnConfig) {
+			if c.DialFunc != nil {
+				c.DialFunc = dialCapture(c.DialFunc)
+			}
+		}))
 		if !single {
 			copts = append(copts, pgprovider.WithConnConfig(func(c *pgx.ConnConfig) {
 				c.Host, c.Port, c.Fallbacks, c.ValidateConnect = host, port, nil, nil
@@ -310,21 +318,18 @@ func read[T any](r *Router, ctx context.Context, s middleware.Statement, in *int
 		tried |= 1 << n.idx
 		s2 := s
 		s2.Target = &n.target
-		actx, cancel := ctx, context.CancelFunc(nil)
+		var a *attempt
 		if r.cfg.readTimeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, r.cfg.readTimeout)
-			s2.Target = &attempt{nodeTarget: n.target, cancel: cancel}
+			a = &attempt{nodeTarget: n.target, deadline: time.Now().Add(r.cfg.readTimeout)}
+			s2.Target = a
 		}
-		v, err := next(actx, s2)
+		v, err := next(ctx, s2)
 		if err == nil {
 			n.served.Add(1)
 			in.setServed(n.name)
 			return v, nil
 		}
-		timedOut := actx.Err() != nil && ctx.Err() == nil
-		if cancel != nil {
-			cancel()
-		}
+		timedOut := a != nil && ctx.Err() == nil && a.expired()
 		if ctx.Err() != nil || (!timedOut && !readRetryable(err)) {
 			return zero, err
 		}
@@ -391,7 +396,9 @@ func onPrimary[T any](r *Router, ctx context.Context, s middleware.Statement, in
 func (r *Router) primaryError(s middleware.Statement, err error) {
 	switch {
 	case demotedError(err):
-		r.evictSessions.Store(s.Session.ID(), struct{}{})
+		if _, loaded := r.evictSessions.LoadOrStore(s.Session.ID(), struct{}{}); !loaded {
+			r.evicting.Add(1)
+		}
 		for _, n := range r.nodes {
 			n.poke()
 		}

@@ -106,7 +106,11 @@ func (r *Router) endTx(next middleware.CallFunc) middleware.CallFunc {
 // demoted (or losing a split brain). database/sql then opens a new connection.
 func (r *Router) WrapResetSession(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
+		if r.evicting.Load() == 0 {
+			return next(ctx, c)
+		}
 		if _, ok := r.evictSessions.LoadAndDelete(c.Session.ID()); ok {
+			r.evicting.Add(-1)
 			return driver.ErrBadConn
 		}
 		if pid := c.Session.BackendPID(); pid != 0 && r.evictedPID(pid) {
