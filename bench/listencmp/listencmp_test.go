@@ -339,8 +339,8 @@ func latency(ctx context.Context, dsn string, sender *pgx.Conn, c candidate, cha
 type result struct {
 	runs    []float64       // notifications/s of each throughput run
 	cpu     []time.Duration // this process's CPU time per notification in each run (sender included)
-	dropped int       // dropped in the best run
-	total   int       // dropped in all runs
+	dropped int             // dropped in the best run
+	total   int             // dropped in all runs
 	lat     []time.Duration
 }
 
