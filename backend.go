@@ -29,15 +29,19 @@ type backend struct {
 	stateInTx bool             // settings were applied inside the open transaction
 	closed    bool             // closed by the driver
 
-	lastCheckout time.Time // when database/sql last reset this backend's session for reuse
+	lastCheckout time.Duration // since clockBase: when database/sql last reset this backend's session
 }
+
+// clockBase is the monotonic origin of backend times: time.Since on it reads one clock, where
+// time.Now reads two (wall and monotonic), on every checkout.
+var clockBase = time.Now()
 
 // idleSinceCheckout returns the time since the previous checkout (a very long time for the
 // first) and records this one.
 func (b *backend) idleSinceCheckout() time.Duration {
-	now := time.Now()
-	d := now.Sub(b.lastCheckout)
-	if b.lastCheckout.IsZero() {
+	now := time.Since(clockBase) + 1 // never 0: 0 means no checkout yet
+	d := now - b.lastCheckout
+	if b.lastCheckout == 0 {
 		d = time.Duration(1<<63 - 1)
 	}
 	b.lastCheckout = now

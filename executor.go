@@ -114,7 +114,7 @@ func (e *executor) ResetSession(ctx context.Context, c middleware.Call) error {
 			}
 		}
 	}
-	if be.nc != nil && be.nc.listened.Swap(false) {
+	if be.nc != nil && be.nc.listened.Load() && be.nc.listened.Swap(false) {
 		if err := be.pgx().PgConn().Exec(ctx, "UNLISTEN *").Close(); err != nil {
 			_ = be.close()
 			return driver.ErrBadConn
