@@ -9,6 +9,7 @@ import (
 	"io"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider"
@@ -150,5 +151,45 @@ func TestUseTime(t *testing.T) {
 	r.Release(8)
 	if s := r.UseStats(); s.Count != 2 {
 		t.Fatalf("use count %d, want 2", s.Count)
+	}
+}
+
+// BenchmarkCheckOutRelease is what a pooled connection pays per use for
+// db.client.connection.use_time: a checkout (reset session) and a release.
+func BenchmarkCheckOutRelease(b *testing.B) {
+	r := New()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.CheckOut(3)
+		r.Release(3)
+	}
+}
+
+// TestUseTimeSameShard: sessions whose IDs share a shard (the first in its own fields, the
+// others in the shard's map) are each released once, whatever the order.
+func TestUseTimeSameShard(t *testing.T) {
+	r := New()
+	ids := []uint64{5, 5 + checkoutShards, 5 + 2*checkoutShards}
+	for _, id := range ids {
+		r.CheckOut(id)
+	}
+	r.CheckOut(ids[1]) // a second checkout of a session restarts its use
+	sh := &r.checkouts[5]
+	if !sh.has || sh.id != ids[0] || len(sh.m) != 2 {
+		t.Fatalf("shard: has %v id %d map %v", sh.has, sh.id, sh.m)
+	}
+	// the second release of ids[0] is ignored
+	for i, id := range []uint64{ids[1], ids[0], ids[0], ids[2]} {
+		r.Release(id)
+		if s, want := r.UseStats(), []uint64{1, 2, 2, 3}[i]; s.Count != want {
+			t.Fatalf("release %d: use count %d, want %d", i, s.Count, want)
+		}
+	}
+	r.CheckOut(ids[2]) // the shard's own fields are free again
+	if !sh.has || sh.id != ids[2] || len(sh.m) != 0 {
+		t.Fatalf("shard: has %v id %d map %v", sh.has, sh.id, sh.m)
+	}
+	if unsafe.Sizeof(*sh) != 64 {
+		t.Errorf("a shard takes %d bytes, want one cache line", unsafe.Sizeof(*sh))
 	}
 }

@@ -7,26 +7,35 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-type summaryKey struct{}
+// ctxOptions are the per-call settings a context carries ([WithSummary], [WithoutTracing]),
+// under one key so that an operation finds them all in one walk up the context.
+type ctxOptions struct {
+	summary string
+	off     bool
+}
 
-type offKey struct{}
+type optionsKey struct{}
+
+func optionsFrom(ctx context.Context) ctxOptions {
+	o, _ := ctx.Value(optionsKey{}).(ctxOptions)
+	return o
+}
 
 // WithSummary returns a context whose operations are named summary (span name and
 // db.query.summary) instead of the summary derived from the SQL text. Keep it low-cardinality
 // ("GetUserByEmail", "SELECT users"); it is never a place for values.
 func WithSummary(ctx context.Context, summary string) context.Context {
-	return context.WithValue(ctx, summaryKey{}, summary)
+	o := optionsFrom(ctx)
+	o.summary = summary
+	return context.WithValue(ctx, optionsKey{}, o)
 }
 
 // WithoutTracing returns a context whose operations produce no spans (metrics are still
 // recorded).
 func WithoutTracing(ctx context.Context) context.Context {
-	return context.WithValue(ctx, offKey{}, true)
-}
-
-func tracingOff(ctx context.Context) bool {
-	v, _ := ctx.Value(offKey{}).(bool)
-	return v
+	o := optionsFrom(ctx)
+	o.off = true
+	return context.WithValue(ctx, optionsKey{}, o)
 }
 
 // AddAttemptEvent records a retry attempt as an event named "db.attempt" on the span in ctx

@@ -18,18 +18,27 @@ func (session) ID() uint64         { return 1 }
 func (session) InTx() bool         { return false }
 func (session) BackendPID() uint32 { return 0 }
 
-// BenchmarkOverhead measures the middleware alone (query + end of result set) around an
-// executor that does nothing: the CPU a SELECT 1 pays for tracing and metrics.
-func BenchmarkOverhead(b *testing.B) {
+type overheadCase struct {
+	name string
+	mw   *pgotel.Middleware
+	root bool // run under a parent span
+}
+
+func overheadCases() ([]overheadCase, *sdktrace.TracerProvider) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(dropping{}))
-	cases := []struct {
-		name string
-		mw   *pgotel.Middleware
-		root bool
-	}{
+	return []overheadCase{
 		{"recording", pgotel.New(pgotel.WithTracerProvider(tp), pgotel.WithRecorder(metrics.New())), true},
+		// as bench/ measures it: no parent span, root spans on
+		{"recording-root", pgotel.New(pgotel.WithTracerProvider(tp), pgotel.WithRootSpans(true), pgotel.WithRecorder(metrics.New())), false},
 		{"noop-global", pgotel.New(pgotel.WithRecorder(metrics.New())), false},
-	}
+	}, tp
+}
+
+// BenchmarkOverhead measures the middleware alone around an executor that does nothing: the
+// CPU a db.QueryRow("SELECT 1") pays for tracing and metrics, which is a pool checkout (reset
+// session), the query, the end of its result set and the return to the pool (release).
+func BenchmarkOverhead(b *testing.B) {
+	cases, tp := overheadCases()
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()
@@ -42,11 +51,45 @@ func BenchmarkOverhead(b *testing.B) {
 				return nil, nil
 			})
 			end := c.mw.WrapRowsEnd(func(ctx context.Context, e middleware.RowsEnd) error { return nil })
+			reset := c.mw.WrapResetSession(func(context.Context, middleware.Call) error { return nil })
+			release := c.mw.WrapRelease(func(context.Context, middleware.Call) error { return nil })
 			s := middleware.Statement{Op: middleware.OpQuery, Session: session{}, SQL: "SELECT 1"}
+			rc := middleware.Call{Op: middleware.OpResetSession, Session: session{}}
+			rl := middleware.Call{Op: middleware.OpRelease, Session: session{}}
 			b.ReportAllocs()
 			for b.Loop() {
+				_ = reset(ctx, rc)
 				_, _ = query(ctx, s)
 				_ = end(innerCtx, middleware.RowsEnd{Statement: s, Rows: 1, Duration: time.Microsecond})
+				_ = release(context.Background(), rl)
+			}
+		})
+	}
+}
+
+// BenchmarkOverheadExec is BenchmarkOverhead for a statement without rows (db.Exec).
+func BenchmarkOverheadExec(b *testing.B) {
+	cases, tp := overheadCases()
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			if c.root {
+				ctx, _ = tp.Tracer("bench").Start(ctx, "request")
+			}
+			exec := c.mw.WrapExec(func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+				return driver.RowsAffected(1), nil
+			})
+			reset := c.mw.WrapResetSession(func(context.Context, middleware.Call) error { return nil })
+			release := c.mw.WrapRelease(func(context.Context, middleware.Call) error { return nil })
+			s := middleware.Statement{Op: middleware.OpExec, Session: session{}, SQL: "UPDATE t SET n = n + 1 WHERE id = $1",
+				Args: []driver.NamedValue{{Ordinal: 1, Value: int64(1)}}}
+			rc := middleware.Call{Op: middleware.OpResetSession, Session: session{}}
+			rl := middleware.Call{Op: middleware.OpRelease, Session: session{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = reset(ctx, rc)
+				_, _ = exec(ctx, s)
+				_ = release(context.Background(), rl)
 			}
 		})
 	}

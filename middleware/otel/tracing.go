@@ -45,6 +45,11 @@ type Middleware struct {
 	base   []attribute.KeyValue // db.system.name, server.address, server.port
 	dbName string
 	kind   trace.SpanStartOption
+	stmts  *stmtCache
+
+	// Span start options built once: the transaction span in the database's namespace, and
+	// the COMMIT and ROLLBACK spans.
+	txOpts, commitOpts, rollbackOpts []trace.SpanStartOption
 
 	mu  sync.Mutex
 	txs map[uint64]txEntry
@@ -69,6 +74,7 @@ func New(opts ...Option) *Middleware {
 		tracer: tp.Tracer(ScopeName),
 		rec:    cfg.rec,
 		kind:   trace.WithSpanKind(trace.SpanKindClient),
+		stmts:  newStmtCache(stmtCacheSize),
 		txs:    make(map[uint64]txEntry),
 	}
 	m.base = append(m.base, keySystem.String(postgresqlName))
@@ -81,6 +87,9 @@ func New(opts ...Option) *Middleware {
 			}
 		}
 	}
+	m.txOpts = m.txStartOpts(m.dbName)
+	m.commitOpts = m.endTxOpts("COMMIT")
+	m.rollbackOpts = m.endTxOpts("ROLLBACK")
 	return m
 }
 
@@ -88,6 +97,33 @@ func New(opts ...Option) *Middleware {
 func (m *Middleware) Rank() middleware.Rank { return middleware.RankObserve }
 
 type spanKey struct{ m *Middleware }
+
+// spanClock is implemented by the OpenTelemetry SDK's recording spans. An operation with
+// such a span takes its duration from the span's timestamps instead of reading the clock
+// again: each clock read costs tens of nanoseconds, and the metric and the span then agree.
+type spanClock interface {
+	StartTime() time.Time
+	EndTime() time.Time
+}
+
+// elapsed returns the duration of an operation: from clock's start to its end (or to now
+// while it is open) when clock is not nil, else since t (a [mono] reading).
+func elapsed(clock spanClock, t time.Duration) time.Duration {
+	if clock != nil {
+		start, end := clock.StartTime(), clock.EndTime()
+		if end.IsZero() {
+			return time.Since(start)
+		}
+		return end.Sub(start)
+	}
+	return mono() - t
+}
+
+// epoch is the origin of [mono].
+var epoch = time.Now()
+
+// mono reads the monotonic clock only, which costs about half of time.Now.
+func mono() time.Duration { return time.Since(epoch) }
 
 type attrBuf struct {
 	kv   []attribute.KeyValue
@@ -99,13 +135,13 @@ var bufs = sync.Pool{New: func() any {
 }}
 
 // parent returns the context to start an operation span in, or ok=false when no span should
-// be started.
-func (m *Middleware) parent(ctx context.Context, sess middleware.Session, inTx bool) (context.Context, bool) {
-	if tracingOff(ctx) {
+// be started (off: the context opted out with WithoutTracing).
+func (m *Middleware) parent(ctx context.Context, off bool, sess middleware.Session, inTx bool) (context.Context, bool) {
+	if off {
 		return ctx, false
 	}
 	cur := trace.SpanContextFromContext(ctx)
-	if inTx && sess != nil {
+	if inTx && sess != nil && m.openTxs.Load() > 0 {
 		m.mu.Lock()
 		tx, ok := m.txs[sess.ID()]
 		m.mu.Unlock()
@@ -155,12 +191,18 @@ func firstSchema(sp string) string {
 }
 
 // startStatement starts the span of a statement operation.
-func (m *Middleware) startStatement(ctx context.Context, s *middleware.Statement, info *sqlsummary.Info, prepare bool) (context.Context, trace.Span) {
-	ctx, ok := m.parent(ctx, s.Session, s.InTx)
+func (m *Middleware) startStatement(ctx context.Context, s *middleware.Statement, st *stmtInfo, prepare bool) (context.Context, trace.Span) {
+	o := optionsFrom(ctx)
+	ctx, ok := m.parent(ctx, o.off, s.Session, s.InTx)
 	if !ok {
 		return ctx, nil
 	}
-	summary, _ := ctx.Value(summaryKey{}).(string)
+	ns := m.namespace(ctx, s.State)
+	if o.summary == "" && !prepare && ns == m.dbName && m.cfg.params == nil {
+		return m.tracer.Start(ctx, st.name, st.opts...) // the common case, built once per text
+	}
+	info := st.info
+	summary := o.summary
 	if summary == "" {
 		summary = info.Summary
 	}
@@ -168,15 +210,30 @@ func (m *Middleware) startStatement(ctx context.Context, s *middleware.Statement
 	if name == "" {
 		name = postgresqlName
 	}
-	b := bufs.Get().(*attrBuf)
-	kv := append(b.kv[:0], m.base...)
-	if ns := m.namespace(ctx, s.State); ns != "" {
-		kv = append(kv, keyNamespace.String(ns))
-	}
 	op := info.Operation
 	if prepare {
 		op = "PREPARE"
 		name = "PREPARE " + name
+	}
+	b := bufs.Get().(*attrBuf)
+	kv := m.statementAttrs(b.kv[:0], info, ns, op, summary)
+	if m.cfg.params != nil && !prepare {
+		kv = m.appendParams(kv, s.Args)
+	}
+	b.kv = kv
+	b.opts = append(b.opts[:0], m.kind, trace.WithAttributes(kv...))
+	ctx, span := m.tracer.Start(ctx, name, b.opts...)
+	clear(b.opts)
+	clear(b.kv)
+	bufs.Put(b)
+	return ctx, span
+}
+
+// statementAttrs appends the attributes of a statement span (all but the parameters) to kv.
+func (m *Middleware) statementAttrs(kv []attribute.KeyValue, info *sqlsummary.Info, ns, op, summary string) []attribute.KeyValue {
+	kv = append(kv, m.base...)
+	if ns != "" {
+		kv = append(kv, keyNamespace.String(ns))
 	}
 	if op != "" {
 		kv = append(kv, keyOperation.String(op))
@@ -190,16 +247,7 @@ func (m *Middleware) startStatement(ctx context.Context, s *middleware.Statement
 	if info.Statements > 1 {
 		kv = append(kv, keyBatchSize.Int(info.Statements))
 	}
-	if m.cfg.params != nil && !prepare {
-		kv = m.appendParams(kv, s.Args)
-	}
-	b.kv = kv
-	b.opts = append(b.opts[:0], m.kind, trace.WithAttributes(kv...))
-	ctx, span := m.tracer.Start(ctx, name, b.opts...)
-	clear(b.opts)
-	clear(b.kv)
-	bufs.Put(b)
-	return ctx, span
+	return kv
 }
 
 func (m *Middleware) appendParams(kv []attribute.KeyValue, args []driver.NamedValue) []attribute.KeyValue {
@@ -233,43 +281,68 @@ func end(span trace.Span, err error) {
 	span.End()
 }
 
-func (m *Middleware) observe(k sqlsummary.Kind, err error, d time.Duration) {
+func (m *Middleware) observe(k sqlsummary.Kind, err error, clock spanClock, t time.Duration) {
 	if m.rec != nil {
-		m.rec.ObserveOp(k, err, d)
+		m.rec.ObserveOp(k, err, elapsed(clock, t))
 	}
 }
 
 // WrapExec traces statements without rows (plain and prepared).
 func (m *Middleware) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
-		info := sqlsummary.Shared.Get(s.SQL)
-		t := time.Now()
-		sctx, span := m.startStatement(ctx, &s, info, false)
+		st := m.stmt(s.SQL)
+		sctx, span := m.startStatement(ctx, &s, st, false)
+		clock, timed := span.(spanClock)
+		var t time.Duration
+		if !timed && m.rec != nil {
+			t = mono()
+		}
 		res, err := next(sctx, s)
 		if span != nil {
 			end(span, err)
 		}
-		m.observe(info.Kind, err, time.Since(t))
+		m.observe(st.info.Kind, err, clock, t)
 		return res, err
 	}
+}
+
+// queryCtx is the context a traced query passes down: it carries the query span to
+// [Middleware.WrapRowsEnd], which ends it. One allocation carries the span and what the end
+// of the result set needs.
+type queryCtx struct {
+	context.Context
+	m    *Middleware
+	span trace.Span
+	kind sqlsummary.Kind
+}
+
+func (q *queryCtx) Value(key any) any {
+	if k, ok := key.(spanKey); ok && k.m == q.m {
+		return q
+	}
+	return q.Context.Value(key)
 }
 
 // WrapQuery starts the span of a query; it ends when the result set ends ([Middleware.WrapRowsEnd]),
 // or at once when the query fails.
 func (m *Middleware) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
-		info := sqlsummary.Shared.Get(s.SQL)
-		t := time.Now()
-		sctx, span := m.startStatement(ctx, &s, info, false)
-		if span != nil {
-			sctx = context.WithValue(sctx, spanKey{m}, span)
+		st := m.stmt(s.SQL)
+		sctx, span := m.startStatement(ctx, &s, st, false)
+		clock, timed := span.(spanClock)
+		var t time.Duration
+		if !timed && m.rec != nil {
+			t = mono()
+		}
+		if timed || span != nil && span.IsRecording() {
+			sctx = &queryCtx{Context: sctx, m: m, span: span, kind: st.info.Kind}
 		}
 		rows, err := next(sctx, s)
 		if err != nil {
 			if span != nil {
 				end(span, err)
 			}
-			m.observe(info.Kind, err, time.Since(t))
+			m.observe(st.info.Kind, err, clock, t)
 		}
 		return rows, err
 	}
@@ -279,14 +352,22 @@ func (m *Middleware) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 func (m *Middleware) WrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEndFunc {
 	return func(ctx context.Context, e middleware.RowsEnd) error {
 		err := next(ctx, e)
-		if span, ok := ctx.Value(spanKey{m}).(trace.Span); ok {
-			if m.cfg.rows {
-				span.SetAttributes(keyRows.Int64(e.Rows))
-			}
-			end(span, err)
+		q, ok := ctx.(*queryCtx)
+		if !ok || q.m != m {
+			q, _ = ctx.Value(spanKey{m}).(*queryCtx)
 		}
+		if q == nil {
+			if m.rec != nil {
+				m.rec.ObserveOp(m.stmt(e.Statement.SQL).info.Kind, err, e.Duration)
+			}
+			return err
+		}
+		if m.cfg.rows {
+			q.span.SetAttributes(keyRows.Int64(e.Rows))
+		}
+		end(q.span, err)
 		if m.rec != nil {
-			m.rec.ObserveOp(sqlsummary.Shared.Get(e.Statement.SQL).Kind, err, e.Duration)
+			m.rec.ObserveOp(q.kind, err, e.Duration)
 		}
 		return err
 	}
@@ -295,7 +376,7 @@ func (m *Middleware) WrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEnd
 // WrapPrepare traces statement preparation (span "PREPARE {summary}"; not a duration metric).
 func (m *Middleware) WrapPrepare(next middleware.PrepareFunc) middleware.PrepareFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Stmt, error) {
-		sctx, span := m.startStatement(ctx, &s, sqlsummary.Shared.Get(s.SQL), true)
+		sctx, span := m.startStatement(ctx, &s, m.stmt(s.SQL), true)
 		st, err := next(sctx, s)
 		if span != nil {
 			end(span, err)

@@ -10,20 +10,38 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// txStartOpts returns the start options of a transaction span in namespace ns.
+func (m *Middleware) txStartOpts(ns string) []trace.SpanStartOption {
+	kv := append(make([]attribute.KeyValue, 0, len(m.base)+1), m.base...)
+	if ns != "" {
+		kv = append(kv, keyNamespace.String(ns))
+	}
+	return []trace.SpanStartOption{m.kind, trace.WithAttributes(kv...)}
+}
+
+// endTxOpts returns the start options of the COMMIT or ROLLBACK span.
+func (m *Middleware) endTxOpts(op string) []trace.SpanStartOption {
+	kv := append(make([]attribute.KeyValue, 0, len(m.base)+3), m.base...)
+	if m.dbName != "" {
+		kv = append(kv, keyNamespace.String(m.dbName))
+	}
+	kv = append(kv, keyOperation.String(op), keySummary.String(op))
+	return []trace.SpanStartOption{m.kind, trace.WithAttributes(kv...)}
+}
+
 // WrapBegin starts the transaction span, which stays open until COMMIT or ROLLBACK; the
 // statements of the transaction become its children.
 func (m *Middleware) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 	return func(ctx context.Context, b middleware.Begin) error {
-		t := time.Now()
-		sctx, ok := m.parent(ctx, nil, false)
+		sctx, ok := m.parent(ctx, optionsFrom(ctx).off, nil, false)
 		var span trace.Span
 		if ok {
 			parent := trace.SpanContextFromContext(ctx)
-			kv := append(make([]attribute.KeyValue, 0, len(m.base)+2), m.base...)
-			if ns := m.namespace(ctx, b.State); ns != "" {
-				kv = append(kv, keyNamespace.String(ns))
+			opts := m.txOpts
+			if ns := m.namespace(ctx, b.State); ns != m.dbName {
+				opts = m.txStartOpts(ns)
 			}
-			sctx, span = m.tracer.Start(sctx, txSpanName, m.kind, trace.WithAttributes(kv...))
+			sctx, span = m.tracer.Start(sctx, txSpanName, opts...)
 			defer func() {
 				if span == nil {
 					return
@@ -40,8 +58,13 @@ func (m *Middleware) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 				}
 			}()
 		}
+		clock, timed := span.(spanClock)
+		var t time.Duration
+		if !timed && m.rec != nil {
+			t = mono()
+		}
 		err := next(sctx, b)
-		m.observe(sqlsummary.KindBegin, err, time.Since(t))
+		m.observe(sqlsummary.KindBegin, err, clock, t)
 		if err != nil && span != nil {
 			end(span, err)
 			span = nil
@@ -52,42 +75,45 @@ func (m *Middleware) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 
 // WrapCommit traces COMMIT as a child of the transaction span, then ends the latter.
 func (m *Middleware) WrapCommit(next middleware.CallFunc) middleware.CallFunc {
-	return m.endTx(next, "COMMIT", sqlsummary.KindCommit)
+	return m.endTx(next, "COMMIT", m.commitOpts, sqlsummary.KindCommit)
 }
 
 // WrapRollback traces ROLLBACK as a child of the transaction span, then ends the latter.
 func (m *Middleware) WrapRollback(next middleware.CallFunc) middleware.CallFunc {
-	return m.endTx(next, "ROLLBACK", sqlsummary.KindRollback)
+	return m.endTx(next, "ROLLBACK", m.rollbackOpts, sqlsummary.KindRollback)
 }
 
-func (m *Middleware) endTx(next middleware.CallFunc, op string, k sqlsummary.Kind) middleware.CallFunc {
+func (m *Middleware) endTx(next middleware.CallFunc, op string, opts []trace.SpanStartOption, k sqlsummary.Kind) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
-		t := time.Now()
-		m.mu.Lock()
-		tx, hasTx := m.txs[c.Session.ID()]
-		delete(m.txs, c.Session.ID())
-		m.mu.Unlock()
-		if hasTx {
-			m.openTxs.Add(-1)
+		var tx txEntry
+		var hasTx bool
+		if m.openTxs.Load() > 0 {
+			m.mu.Lock()
+			tx, hasTx = m.txs[c.Session.ID()]
+			delete(m.txs, c.Session.ID())
+			m.mu.Unlock()
+			if hasTx {
+				m.openTxs.Add(-1)
+			}
 		}
 		sctx := ctx
 		var span trace.Span
 		if hasTx {
 			sctx = trace.ContextWithSpan(ctx, tx.span)
 		}
-		if pctx, ok := m.parent(sctx, nil, false); ok {
-			kv := append(make([]attribute.KeyValue, 0, len(m.base)+4), m.base...)
-			if m.dbName != "" {
-				kv = append(kv, keyNamespace.String(m.dbName))
-			}
-			kv = append(kv, keyOperation.String(op), keySummary.String(op))
-			sctx, span = m.tracer.Start(pctx, op, m.kind, trace.WithAttributes(kv...))
+		if pctx, ok := m.parent(sctx, optionsFrom(ctx).off, nil, false); ok {
+			sctx, span = m.tracer.Start(pctx, op, opts...)
+		}
+		clock, timed := span.(spanClock)
+		var t time.Duration
+		if !timed && m.rec != nil {
+			t = mono()
 		}
 		err := next(sctx, c)
-		m.observe(k, err, time.Since(t))
 		if span != nil {
 			end(span, err)
 		}
+		m.observe(k, err, clock, t)
 		if hasTx {
 			end(tx.span, err)
 		}

@@ -262,6 +262,9 @@ func (r *report) targets() string {
 		maxAllocs float64
 		sameBytes bool
 	}{{"empty", 1.02, 0, true}, {"five", 1.04, 5, false}} {
+		if !slices.ContainsFunc(r.variants, func(v suite.Variant) bool { return v.Name == t.variant }) {
+			continue // not run this time (-variants)
+		}
 		for _, w := range r.workloads {
 			for _, conns := range connCounts {
 				base := r.summary(caseKey{work: w.Name, variant: suite.Raw, conns: conns})

@@ -100,8 +100,16 @@ func NewCache(size int) *Cache {
 	return &Cache{max: int64(size)}
 }
 
+// MaxCachedText is the longest SQL text a cache keeps: the key is the text itself, so caching
+// long generated statements (bulk inserts) would hold megabytes; they are analysed per call.
+const MaxCachedText = 4096
+
 // Get returns the analysis of sql. On a hit it does not allocate.
 func (c *Cache) Get(sql string) *Info {
+	if len(sql) > MaxCachedText {
+		info := Parse(sql)
+		return &info
+	}
 	if v, ok := c.m.Load(sql); ok {
 		return v.(*Info)
 	}

@@ -147,6 +147,11 @@ func TestCacheBounded(t *testing.T) {
 	if NewCache(0).max != 1024 {
 		t.Fatal("default size")
 	}
+	long := "INSERT INTO t VALUES (1)" + strings.Repeat(", (1)", MaxCachedText/5)
+	before := c.Len()
+	if info := c.Get(long); info.Operation != "INSERT" || c.Len() != before {
+		t.Fatalf("a %d-byte text: operation %q, cache %d -> %d entries", len(long), info.Operation, before, c.Len())
+	}
 }
 
 func BenchmarkCacheHit(b *testing.B) {
