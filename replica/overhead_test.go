@@ -59,7 +59,7 @@ func TestRoutingOverhead(t *testing.T) {
 	}{
 		{"raw pgx stdlib on the replica", raw, context.Background()},
 		{"pgprovider + replica.Router, UseReplica (defaults)", routed(), UseReplica(context.Background())},
-		{"same, WithReadTimeout(0)", routed(WithReadTimeout(0)), UseReplica(context.Background())},
+		{"same, WithReadTimeout(2 * time.Second)", routed(WithReadTimeout(2 * time.Second)), UseReplica(context.Background())},
 	}
 	read := func(db *sql.DB, ctx context.Context, k int) time.Duration {
 		var x int
