@@ -8,46 +8,52 @@ import "strings"
 // cost of a false yes is one extra set_config round trip later. State changed inside a
 // function the driver cannot see; raw access to the connection is handled separately.
 func changesSession(sql string) bool {
-	if containsFold(sql, "set_config") || containsFold(sql, "advisory_lock") || containsFold(sql, "pg_temp") {
-		return true
-	}
-	start := true
-	for i := 0; i < len(sql); {
-		c := sql[i]
-		switch {
-		case c == ';':
-			start = true
-			i++
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '(':
-			i++
-		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
-			for i < len(sql) && sql[i] != '\n' {
-				i++
-			}
-		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
-			j := i + 2
-			for j+1 < len(sql) && !(sql[j] == '*' && sql[j+1] == '/') {
-				j++
-			}
-			i = j + 2
-		default:
-			if start {
-				w, rest := word(sql[i:])
-				if sessionVerb(w) {
-					return true
-				}
-				if equalFold(w, "create") {
-					w2, _ := word(trimSpace(rest))
-					if equalFold(w2, "temp") || equalFold(w2, "temporary") {
-						return true
-					}
-				}
-				start = false
-			}
-			i++
+	// The three functions all have an underscore: look only where there is one (IndexByte
+	// is vectorised), so a long statement costs a few fast scans, not one per keyword.
+	for i, rest := 0, sql; ; {
+		j := strings.IndexByte(rest, '_')
+		if j < 0 {
+			break
 		}
+		i += j
+		if fnAt(sql, i) {
+			return true
+		}
+		i++
+		rest = sql[i:]
 	}
-	return false
+	// The first word of each command.
+	for {
+		i := strings.IndexByte(sql, ';')
+		seg := sql
+		if i >= 0 {
+			seg = sql[:i]
+		}
+		w, rest := word(skipNoise(seg))
+		if sessionVerb(w) {
+			return true
+		}
+		if equalFold(w, "create") {
+			w2, _ := word(trimSpace(rest))
+			if equalFold(w2, "temp") || equalFold(w2, "temporary") {
+				return true
+			}
+		}
+		if i < 0 {
+			return false
+		}
+		sql = sql[i+1:]
+	}
+}
+
+// fnAt reports whether the underscore at sql[i] is part of set_config, advisory_lock or
+// pg_temp, in any case.
+func fnAt(sql string, i int) bool {
+	at := func(before int, kw string) bool {
+		k := i - before
+		return k >= 0 && k+len(kw) <= len(sql) && equalFold(sql[k:k+len(kw)], kw)
+	}
+	return at(3, "set_config") || at(8, "advisory_lock") || at(2, "pg_temp")
 }
 
 func sessionVerb(w string) bool {
@@ -105,17 +111,6 @@ func equalFold(a, b string) bool {
 		}
 	}
 	return true
-}
-
-// containsFold reports whether s contains the lower-case ASCII needle, ignoring case.
-func containsFold(s, needle string) bool {
-	n := len(needle)
-	for i := 0; i+n <= len(s); i++ {
-		if lower(s[i]) == needle[0] && equalFold(s[i:i+n], needle) {
-			return true
-		}
-	}
-	return false
 }
 
 // statementVerbs reports, in one pass over sql, whether one of its commands starts with
