@@ -3,6 +3,7 @@ package pgprovider
 import (
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -106,7 +107,9 @@ func (c *netConn) liveness() (alive, pending bool) {
 		return true, false
 	}
 	if err := c.raw.Read(c.peekFn); err != nil {
-		return false, false
+		// A read deadline in the past (set by whoever borrowed the connection) says nothing
+		// about the connection: the check could not run, so do not condemn it.
+		return errors.Is(err, os.ErrDeadlineExceeded), false
 	}
 	switch {
 	case c.perr == syscall.EAGAIN:

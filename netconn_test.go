@@ -107,3 +107,15 @@ func TestLiveness(t *testing.T) {
 		}
 	})
 }
+
+// TestLivenessPastDeadline: a read deadline in the past (left by whoever borrowed the
+// connection) keeps the check from running; it must not condemn a healthy connection.
+func TestLivenessPastDeadline(t *testing.T) {
+	c, _ := tcpPair(t)
+	if err := c.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if alive, pending := c.liveness(); !alive || pending {
+		t.Fatalf("alive %v, pending %v", alive, pending)
+	}
+}

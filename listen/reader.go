@@ -90,12 +90,12 @@ func (l *Listener) dial() (*wire, error) {
 		return nil, err
 	}
 	if err := pc.SyncConn(ctx); err != nil {
-		_ = pc.Close(context.Background())
+		closePg(pc)
 		return nil, err
 	}
 	hc, err := pc.Hijack()
 	if err != nil {
-		_ = pc.Close(context.Background())
+		closePg(pc)
 		return nil, err
 	}
 	w := newWire(hc)
@@ -108,6 +108,12 @@ func (l *Listener) dial() (*wire, error) {
 		return nil, ErrListenerClosed
 	}
 	return w, nil
+}
+
+func closePg(pc *pgconn.PgConn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_ = pc.Close(ctx)
 }
 
 // serve LISTENs every subscribed channel on conn, then waits for notifications, applies
@@ -191,8 +197,9 @@ func (l *Listener) wait(conn *wire) error {
 		case 'A':
 			l.deliver(body)
 		case 'E':
+			err := parseError(body)
 			conn.done()
-			return parseError(body)
+			return err
 		case 'S', 'N':
 		default:
 			return fmt.Errorf("%w: %q while waiting", errProtocol, typ)
@@ -216,7 +223,7 @@ func (l *Listener) idleDeadline() time.Time {
 
 // activity tracks when the connection last carried a message, for idle pings, without a
 // clock read per notification (costly on some virtual machines): notifications are counted
-// by onNotification, and the count is looked at only when a wait ends.
+// by deliver, and the count is looked at only when a wait ends.
 type activity struct {
 	epoch   time.Time     // monotonic base of the durations below
 	last    time.Duration // no message arrived after this (a lower bound: pings come early, never late)

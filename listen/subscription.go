@@ -44,11 +44,13 @@ type Subscription struct {
 const maxChanBuffer = 1024
 
 func newSubscription(l *Listener, channel string, cfg subConfig) *Subscription {
-	// Under DropNewest, up to maxChanBuffer of the buffer's n places are C's own. DropOldest
+	// Under DropNewest, half of the buffer's n places, up to maxChanBuffer, are C's own; the
+	// ring keeps the rest for when events cannot go into C directly (a gap is pending, or the
+	// delivery goroutine is handing one over). DropOldest
 	// keeps all n in the ring, where the oldest can be dropped; its C is unbuffered.
 	inChan := 0
 	if cfg.overflow != DropOldest {
-		inChan = min(maxChanBuffer, cfg.bufferSize)
+		inChan = min(maxChanBuffer, cfg.bufferSize/2)
 	}
 	s := &Subscription{l: l, channel: channel, cfg: cfg, out: make(chan Event, inChan),
 		ringCap: cfg.bufferSize - inChan, ready: make(chan struct{}), exited: make(chan struct{}),
@@ -59,8 +61,8 @@ func newSubscription(l *Listener, channel string, cfg subConfig) *Subscription {
 
 // C returns the channel of events. It is closed when the subscription ends (Unsubscribe,
 // Close, or a LISTEN the server refused); events still buffered in it can be received first.
-// A gap that is still waiting in C absorbs later losses and supersedes what is queued before
-// it, so a subscriber that falls behind gets one gap for them, not several.
+// A gap that is still waiting alone in C absorbs later losses, so a subscriber that has not
+// read it yet gets one gap for them, not several.
 func (s *Subscription) C() <-chan Event { return s.out }
 
 // Channel returns the channel name.
@@ -155,8 +157,9 @@ func (s *Subscription) push(n Notification) bool {
 
 // next records what the delivery goroutine last put into C (sent), then takes the pending
 // gap first (it supersedes what is buffered), then the oldest notification. It marks the
-// delivery goroutine busy until it comes back for more.
-func (s *Subscription) next(sent Event) (Event, bool) {
+// delivery goroutine busy until it comes back for more. retaken reports a gap that was
+// already counted as delivered (taken back from C to absorb the new losses).
+func (s *Subscription) next(sent Event) (ev Event, retaken, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sent.Kind == EventGap {
@@ -167,61 +170,42 @@ func (s *Subscription) next(sent Event) (Event, bool) {
 	if g := s.gap; g != nil {
 		s.gap = nil
 		s.busy = true
-		return Event{Kind: EventGap, Gap: s.absorbLocked(g)}, true
+		g, retaken = s.absorbLocked(g)
+		return Event{Kind: EventGap, Gap: g}, retaken, true
 	}
 	if s.n == 0 {
 		s.busy = false
-		return Event{}, false
+		return Event{}, false, false
 	}
 	n := s.buf[s.head]
 	s.buf[s.head] = Notification{}
 	s.head = (s.head + 1) % len(s.buf)
 	s.n--
 	s.busy = true
-	return Event{Kind: EventNotification, Notification: n}, true
+	return Event{Kind: EventNotification, Notification: n}, false, true
 }
 
-// absorbLocked merges g into the gap that is still waiting in C as its last event, so that
-// the subscriber sees one gap, not two in a row. Everything queued in C before that gap is
-// superseded by it: notifications there count as dropped, older gaps merge. s.mu is held, so
-// nothing is added to C meanwhile; the subscriber may still take events, and when it took the
-// last gap, g stays a gap of its own (carrying the counts of what was taken back).
-func (s *Subscription) absorbLocked(g *Gap) *Gap {
+// absorbLocked merges g into the gap still waiting in C when that gap is all C holds, so
+// that a subscriber that has not read it yet sees one gap, not two in a row. s.mu is held,
+// so nothing is added to C meanwhile; when the subscriber takes the gap first, g stays a gap
+// of its own. A gap with notifications before it in C is left alone: taking those back could
+// hand the subscriber events out of order.
+func (s *Subscription) absorbLocked(g *Gap) (*Gap, bool) {
 	tail := s.tailGap
-	if tail == nil {
-		return g
-	}
 	s.tailGap = nil
-	var first *Gap // the oldest gap taken back
-	for {
-		select {
-		case e := <-s.out:
-			s.l.stats.delivered.Add(^uint64(0))
-			if e.Kind != EventGap {
-				g.Dropped++
-				s.l.stats.dropped.Add(1)
-				continue
-			}
-			s.l.stats.gaps.Add(^uint64(0))
-			if first == nil {
-				first = e.Gap
-			} else {
-				mergeGap(first, e.Gap)
-			}
-			if e.Gap != tail {
-				continue
-			}
-			mergeGap(first, g)
-			return first
-		default:
-			if first != nil { // the subscriber took the last gap
-				first.Reason = g.Reason
-				first.Since = g.Since
-				mergeGap(first, g)
-				return first
-			}
-			return g
+	if tail == nil || len(s.out) != 1 {
+		return g, false
+	}
+	select {
+	case e := <-s.out:
+		if e.Kind == EventGap && e.Gap == tail {
+			mergeGap(tail, g)
+			return tail, true
 		}
+		// Unreachable: C held one event, the last one put in, which was tail.
+		return g, false
+	default:
+		return g, false // the subscriber took it
 	}
 }
 
@@ -248,7 +232,7 @@ func (s *Subscription) run(handler bool) {
 	done := s.ctx.Done()
 	var sent Event
 	for {
-		ev, ok := s.next(sent)
+		ev, retaken, ok := s.next(sent)
 		sent = Event{}
 		if !ok {
 			select {
@@ -258,7 +242,7 @@ func (s *Subscription) run(handler bool) {
 				return
 			}
 		}
-		if !s.send(&ev, done) {
+		if !s.send(&ev, retaken, done) {
 			return
 		}
 		sent = ev
@@ -266,23 +250,18 @@ func (s *Subscription) run(handler bool) {
 }
 
 // send puts ev into C. A gap waiting to get in absorbs the losses that happen meanwhile.
-func (s *Subscription) send(ev *Event, done <-chan struct{}) bool {
+// retaken: ev was counted in Stats when it first went into C.
+func (s *Subscription) send(ev *Event, retaken bool, done <-chan struct{}) bool {
 	select { // the common case, when C has room: no select over three channels
 	case s.out <- *ev:
-		s.l.stats.delivered.Add(1)
-		if ev.Kind == EventGap {
-			s.l.stats.gaps.Add(1)
-		}
+		s.count(ev, retaken)
 		return true
 	default:
 	}
 	for {
 		select {
 		case s.out <- *ev:
-			s.l.stats.delivered.Add(1)
-			if ev.Kind == EventGap {
-				s.l.stats.gaps.Add(1)
-			}
+			s.count(ev, retaken)
 			return true
 		case <-s.sig:
 			if ev.Kind != EventGap {
@@ -297,6 +276,16 @@ func (s *Subscription) send(ev *Event, done <-chan struct{}) bool {
 		case <-done:
 			return false
 		}
+	}
+}
+
+func (s *Subscription) count(ev *Event, retaken bool) {
+	if retaken {
+		return
+	}
+	s.l.stats.delivered.Add(1)
+	if ev.Kind == EventGap {
+		s.l.stats.gaps.Add(1)
 	}
 }
 
@@ -324,6 +313,9 @@ func SubscribeFunc(ctx context.Context, l *Listener, channel string, fn func(con
 			l.wg.Done()
 		}()
 		for ev := range s.out {
+			if s.ctx.Err() != nil {
+				break // ended: what is still queued in C is not handed to fn
+			}
 			if err := call(s.ctx, fn, ev); err != nil && l.cfg.errorHook != nil {
 				l.cfg.errorHook(channel, err)
 			}

@@ -27,10 +27,15 @@ type wire struct {
 	big  []byte // a message larger than rd's buffer
 	n    int    // bytes of the current message to discard from rd, 0 when it was read into big
 	wbuf []byte
+	err  error // a failure that left the stream out of step: every later read returns it
 }
 
 // wireBuffer holds several notifications of the maximum size (8000 bytes of payload).
 const wireBuffer = 64 << 10
+
+// maxMessage bounds a message's length: a notification is under 8 KiB, an error or notice a
+// few; a larger length means the stream is out of step.
+const maxMessage = 16 << 20
 
 // errProtocol reports a message the listener did not expect; the connection is dropped.
 var errProtocol = errors.New("listen: unexpected protocol message")
@@ -43,14 +48,18 @@ func newWire(hc *pgconn.HijackedConn) *wire {
 // call. An error leaves the stream as it was when it is a timeout on the first read of a
 // message that fits the buffer; any other error makes the connection unusable.
 func (w *wire) next() (byte, []byte, error) {
+	if w.err != nil {
+		return 0, nil, w.err
+	}
 	w.done()
 	hdr, err := w.rd.Peek(5)
 	if err != nil {
 		return 0, nil, err
 	}
 	size := int(binary.BigEndian.Uint32(hdr[1:])) + 1
-	if size < 5 {
-		return 0, nil, fmt.Errorf("%w: length %d", errProtocol, size-1)
+	if size < 5 || size > maxMessage {
+		w.err = fmt.Errorf("%w: length %d", errProtocol, size-1)
+		return 0, nil, w.err
 	}
 	typ := hdr[0]
 	if size <= w.rd.Size() {
@@ -61,16 +70,19 @@ func (w *wire) next() (byte, []byte, error) {
 		w.n = size
 		return typ, msg[5:], nil
 	}
-	// Larger than the buffer (a long error message): read it out; a failure part-way is fatal.
+	// Larger than the buffer (a long error message): read it out. A failure part-way, even a
+	// timeout, leaves the stream out of step: it is fatal, and not reported as a timeout.
 	if _, err := w.rd.Discard(5); err != nil {
-		return 0, nil, err
+		w.err = fmt.Errorf("%w: reading a %d-byte message: %v", errProtocol, size, err)
+		return 0, nil, w.err
 	}
 	if cap(w.big) < size-5 {
 		w.big = make([]byte, size-5)
 	}
 	w.big = w.big[:size-5]
 	if _, err := readFull(w.rd, w.big); err != nil {
-		return 0, nil, fmt.Errorf("listen: reading a %d-byte message: %w", size, err)
+		w.err = fmt.Errorf("%w: reading a %d-byte message: %v", errProtocol, size, err)
+		return 0, nil, w.err
 	}
 	return typ, w.big, nil
 }
@@ -107,10 +119,13 @@ func (w *wire) query(sql string, note func([]byte)) error {
 	if _, err := w.conn.Write(w.wbuf); err != nil {
 		return err
 	}
-	var refused error
+	var refused *pgconn.PgError
 	for {
 		typ, body, err := w.next()
 		if err != nil {
+			if refused != nil { // the server said why before it closed (FATAL)
+				return fmt.Errorf("%s: %w", refused.Error(), err)
+			}
 			return err
 		}
 		switch typ {
@@ -125,7 +140,10 @@ func (w *wire) query(sql string, note func([]byte)) error {
 			if err := w.conn.SetDeadline(time.Time{}); err != nil {
 				return err
 			}
-			return refused
+			if refused != nil {
+				return refused
+			}
+			return nil
 		}
 		// CommandComplete, EmptyQueryResponse, ParameterStatus, NoticeResponse: nothing to do.
 	}

@@ -87,3 +87,31 @@ func TestWireStream(t *testing.T) {
 		t.Fatalf("bad length: %v", err)
 	}
 }
+
+// TestWireBigMessageCut: a deadline that interrupts a message larger than the buffer leaves
+// the stream out of step: the error is fatal (not a timeout) and sticks; an absurd length is
+// refused before anything is allocated.
+func TestWireBigMessageCut(t *testing.T) {
+	client, server := net.Pipe()
+	t.Cleanup(func() { client.Close(); server.Close() })
+	w := &wire{conn: client, rd: bufio.NewReaderSize(client, 16)}
+	big := msg('N', bytes.Repeat([]byte("x"), 40))
+	go func() { _, _ = server.Write(big[:20]) }() // then nothing
+	_ = client.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, _, err := w.next()
+	if err == nil || isTimeout(err) || !errors.Is(err, errProtocol) {
+		t.Fatalf("cut big message: %v (timeout %v)", err, isTimeout(err))
+	}
+	_ = client.SetReadDeadline(time.Time{})
+	if _, _, err2 := w.next(); err2 != err {
+		t.Fatalf("the failure does not stick: %v", err2)
+	}
+
+	c2, s2 := net.Pipe()
+	t.Cleanup(func() { c2.Close(); s2.Close() })
+	w2 := &wire{conn: c2, rd: bufio.NewReaderSize(c2, 16)}
+	go func() { _, _ = s2.Write([]byte{'A', 0x7f, 0xff, 0xff, 0xff}) }()
+	if _, _, err := w2.next(); !errors.Is(err, errProtocol) || cap(w2.big) != 0 {
+		t.Fatalf("absurd length: %v, allocated %d", err, cap(w2.big))
+	}
+}

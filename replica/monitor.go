@@ -56,6 +56,7 @@ type node struct {
 	lag       time.Duration
 	lastProbe time.Time
 	evictPIDs map[uint32]struct{}
+	evictAt   time.Time // when evictPIDs was set
 
 	wasPrimary bool // the last good probe found the elected primary (monitor goroutine only)
 
@@ -302,7 +303,13 @@ func (r *Router) setEvictPIDsLocked(n *node, pids map[uint32]struct{}) {
 		}
 	}
 	n.evictPIDs = pids
+	n.evictAt = time.Now()
 }
+
+// evictFor is how long a demoted node's client PIDs stay marked for eviction: long enough
+// for database/sql to reuse (and so evict) every pooled session on it, after which the
+// checks go back to costing nothing.
+const evictFor = time.Minute
 
 func (r *Router) record(n *node, res probeResult) bool {
 	r.mu.Lock()
@@ -346,6 +353,9 @@ func (r *Router) record(n *node, res probeResult) bool {
 		r.setEvictPIDsLocked(n, nil)
 	case n.role == RoleStandby:
 		n.lagBytes, n.lag = r.ring.lag(res.lsn, res.start)
+		if n.evictPIDs != nil && time.Since(n.evictAt) > max(evictFor, 20*r.cfg.interval) {
+			r.setEvictPIDsLocked(n, nil)
+		}
 	}
 	return false
 }

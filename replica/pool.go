@@ -51,6 +51,18 @@ func dialCapture(dial pgconn.DialFunc) pgconn.DialFunc {
 	}
 }
 
+// expired returns the reason a borrow must not start or go on: ctx is done, or the
+// attempt's deadline has passed.
+func expired(ctx context.Context, deadline time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 // withDeadline bounds ctx by deadline, when there is one.
 func withDeadline(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
 	if deadline.IsZero() {
@@ -63,6 +75,9 @@ func withDeadline(ctx context.Context, deadline time.Time) (context.Context, con
 // the connection's socket carries it (from the liveness check on) until the caller clears it,
 // and waiting for a free slot or dialing is bounded by it.
 func (p *pool) get(ctx context.Context, deadline time.Time) (driver.Conn, net.Conn, error) {
+	if err := expired(ctx, deadline); err != nil {
+		return nil, nil, err // never take a connection out only to fail it
+	}
 	select {
 	case p.sem <- struct{}{}:
 	default:
@@ -95,10 +110,23 @@ func (p *pool) get(ctx context.Context, deadline time.Time) (driver.Conn, net.Co
 		}
 		// The same check database/sql makes before reusing a connection: a non-blocking
 		// liveness check, and pgx stdlib's ping when the connection sat idle over a second.
-		if err := c.(driver.SessionResetter).ResetSession(ctx); err == nil {
+		err := c.(driver.SessionResetter).ResetSession(ctx)
+		if err == nil {
 			return c, nc, nil
 		}
+		if v, ok := c.(driver.Validator); ok && v.IsValid() && expired(ctx, deadline) != nil {
+			// The budget ran out, the connection did not fail: keep it for the next reader.
+			if nc != nil {
+				_ = nc.SetDeadline(time.Time{})
+			}
+			p.put(c)
+			return nil, nil, expired(ctx, deadline)
+		}
 		p.discard(c)
+		if err := expired(ctx, deadline); err != nil {
+			<-p.sem
+			return nil, nil, err
+		}
 	}
 	dctx, cancel := withDeadline(ctx, deadline)
 	defer cancel()
