@@ -4,9 +4,9 @@
 // A [Listener] owns one dedicated connection (never one from database/sql's pool) and one
 // reader goroutine. The connection is opened by pgconn, so every DSN setting, TLS mode and
 // authentication method works; the listener then reads it with its own small protocol reader,
-// which parses a notification in place (one allocation, its payload). [Listener.Subscribe] returns once the server has acknowledged LISTEN; a
-// channel is LISTENed once however many subscriptions it has, and UNLISTENed when the last one
-// goes. Each [Subscription] delivers [Event] values on [Subscription.C]: a notification, or a
+// which parses a notification in place (one allocation, its payload). [Listener.Subscribe]
+// returns once the server has acknowledged LISTEN; a channel is LISTENed once however many
+// subscriptions it has, and UNLISTENed when the last one goes. Each [Subscription] delivers [Event] values on [Subscription.C]: a notification, or a
 // gap.
 //
 // PostgreSQL drops every notification sent while a listener is disconnected, so the only

@@ -151,7 +151,11 @@ func WithPoolSize(maxOpen, maxIdle int) Option {
 
 // WithReadTimeout bounds each replica attempt of a read, including reading its result set
 // (default 0: no bound besides the caller's context). An attempt that times out before
-// returning rows is retried on another node.
+// returning rows is retried on another node. The bound is a deadline on the borrowed
+// connection's socket, so no context or timer is created per attempt: a read that times out
+// on every node fails with a network timeout error (net.Error with Timeout() true), not
+// context.DeadlineExceeded. With a custom dialer that hides the socket
+// (pgprovider.WithBackend), the bound does not apply.
 func WithReadTimeout(d time.Duration) Option { return func(c *config) { c.readTimeout = d } }
 
 // WithPrimaryWait sets how long statements bound for the primary, and new connections, wait
