@@ -6,8 +6,8 @@
 // authentication method works; the listener then reads it with its own small protocol reader,
 // which parses a notification in place (one allocation, its payload). [Listener.Subscribe]
 // returns once the server has acknowledged LISTEN; a channel is LISTENed once however many
-// subscriptions it has, and UNLISTENed when the last one goes. Each [Subscription] delivers [Event] values on [Subscription.C]: a notification, or a
-// gap.
+// subscriptions it has, and UNLISTENed when the last one goes. Each [Subscription] delivers
+// [Event] values on [Subscription.C]: a notification, or a gap.
 //
 // PostgreSQL drops every notification sent while a listener is disconnected, so the only
 // correct contract is "wake up and re-read state". A gap says "you may have missed something:
