@@ -23,13 +23,9 @@ func changesSession(sql string) bool {
 		rest = sql[i:]
 	}
 	// The first word of each command.
-	for {
-		i := strings.IndexByte(sql, ';')
-		seg := sql
-		if i >= 0 {
-			seg = sql[:i]
-		}
-		w, rest := word(skipNoise(seg))
+	for more := true; more; {
+		var w, rest string
+		w, rest, sql, more = nextCommand(sql)
 		if sessionVerb(w) {
 			return true
 		}
@@ -39,11 +35,22 @@ func changesSession(sql string) bool {
 				return true
 			}
 		}
-		if i < 0 {
-			return false
-		}
-		sql = sql[i+1:]
 	}
+	return false
+}
+
+// nextCommand splits off the first command of sql at a semicolon: its first word (after
+// white space, parentheses and comments), the rest of that command, and what follows the
+// semicolon (more is false when there is none). A semicolon inside a literal or a comment
+// also splits: callers err on the side of a command too many.
+func nextCommand(sql string) (w, rest, next string, more bool) {
+	i := strings.IndexByte(sql, ';')
+	seg := sql
+	if i >= 0 {
+		seg, next, more = sql[:i], sql[i+1:], true
+	}
+	w, rest = word(skipNoise(seg))
+	return w, rest, next, more
 }
 
 // fnAt reports whether the underscore at sql[i] is part of set_config, advisory_lock or
@@ -118,13 +125,9 @@ func equalFold(a, b string) bool {
 // PLANS or DEALLOCATE (the server dropped prepared statements behind pgx's back). Only the
 // first words of the commands count: a table named "listeners" is not a LISTEN.
 func statementVerbs(sql string) (listen, dropped bool) {
-	for {
-		i := strings.IndexByte(sql, ';')
-		seg := sql
-		if i >= 0 {
-			seg = sql[:i]
-		}
-		w, rest := word(skipNoise(seg))
+	for more := true; more; {
+		var w, rest string
+		w, rest, sql, more = nextCommand(sql)
 		switch {
 		case equalFold(w, "listen"):
 			listen = true
@@ -134,11 +137,8 @@ func statementVerbs(sql string) (listen, dropped bool) {
 			w2, _ := word(trimSpace(rest))
 			dropped = dropped || equalFold(w2, "all") || equalFold(w2, "plans")
 		}
-		if i < 0 {
-			return listen, dropped
-		}
-		sql = sql[i+1:]
 	}
+	return listen, dropped
 }
 
 // skipNoise skips leading white space, parentheses and comments.

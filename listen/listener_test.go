@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,5 +261,41 @@ func TestBackoffSchedule(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSubscribeFuncStopsAfterUnsubscribe: events still queued when the subscription ends are
+// not handed to the handler.
+func TestSubscribeFuncStopsAfterUnsubscribe(t *testing.T) {
+	node := shared(t)
+	db := openDB(t, node.DSN())
+	l := newListener(t, node.DSN())
+	var calls atomic.Int32
+	first, release := make(chan struct{}), make(chan struct{})
+	sub, err := listen.SubscribeFunc(context.Background(), l, "stopfn", func(ctx context.Context, ev listen.Event) error {
+		if ev.IsGap() {
+			return nil
+		}
+		if calls.Add(1) == 1 {
+			close(first)
+			<-release // hold the handler while more notifications queue up
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		notify(t, db, "stopfn", itoa(i))
+	}
+	<-first
+	waitFor(t, func() bool { return l.Stats().Received == 5 })
+	if err := sub.Unsubscribe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	<-sub.Done()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("handler called for %d notifications, want 1 (the rest came after Unsubscribe)", n)
 	}
 }

@@ -147,73 +147,53 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("×%.3f", a/b)
 }
 
+// variantTable writes one markdown table per connection count: a row per variant (raw's
+// row unless skipRaw), a column per workload, cell rendering each case.
+func (r *report) variantTable(sb *strings.Builder, title, intro string, skipRaw bool, cell func(k, base caseKey) string) {
+	for _, conns := range connCounts {
+		fmt.Fprintf(sb, "### %s, %d connection(s)\n\n%s", title, conns, intro)
+		sb.WriteString("| variant |")
+		for _, w := range r.workloads {
+			fmt.Fprintf(sb, " %s |", w.Name)
+		}
+		sb.WriteString("\n|---|" + strings.Repeat("---:|", len(r.workloads)) + "\n")
+		for _, v := range r.variants {
+			if skipRaw && v.Name == suite.Raw {
+				continue
+			}
+			fmt.Fprintf(sb, "| %s |", v.Name)
+			for _, w := range r.workloads {
+				fmt.Fprintf(sb, " %s |", cell(caseKey{work: w.Name, variant: v.Name, conns: conns},
+					caseKey{work: w.Name, variant: suite.Raw, conns: conns}))
+			}
+			sb.WriteString("\n")
+		}
+		sb.WriteString("\n")
+	}
+}
+
 // tables renders the ratio tables and the target check as markdown.
 func (r *report) tables() string {
 	var sb strings.Builder
-	for _, conns := range connCounts {
-		fmt.Fprintf(&sb, "### Time per operation, ratio to raw pgx stdlib (fastest of %d samples), %d connection(s)\n\n", r.opts.rounds, conns)
-		sb.WriteString("| variant |")
-		for _, w := range r.workloads {
-			fmt.Fprintf(&sb, " %s |", w.Name)
-		}
-		sb.WriteString("\n|---|" + strings.Repeat("---:|", len(r.workloads)) + "\n")
-		for _, v := range r.variants {
-			fmt.Fprintf(&sb, "| %s |", v.Name)
-			for _, w := range r.workloads {
-				s := r.summary(caseKey{work: w.Name, variant: v.Name, conns: conns})
-				base := r.summary(caseKey{work: w.Name, variant: suite.Raw, conns: conns})
-				if v.Name == suite.Raw {
-					fmt.Fprintf(&sb, " %.1f µs |", s.ns/1e3)
-				} else {
-					fmt.Fprintf(&sb, " %s |", ratio(s.ns, base.ns))
-				}
+	r.variantTable(&sb, fmt.Sprintf("Time per operation, ratio to raw pgx stdlib (fastest of %d samples)", r.opts.rounds), "", false,
+		func(k, base caseKey) string {
+			s, b := r.summary(k), r.summary(base)
+			if k.variant == suite.Raw {
+				return fmt.Sprintf("%.1f µs", s.ns/1e3)
 			}
-			sb.WriteString("\n")
-		}
-		sb.WriteString("\n")
-	}
-	for _, conns := range connCounts {
-		fmt.Fprintf(&sb, "### Time per operation, ratio to raw pgx stdlib (median over %d rounds of the ratio within a round), %d connection(s)\n\n", r.opts.rounds, conns)
-		sb.WriteString("| variant |")
-		for _, w := range r.workloads {
-			fmt.Fprintf(&sb, " %s |", w.Name)
-		}
-		sb.WriteString("\n|---|" + strings.Repeat("---:|", len(r.workloads)) + "\n")
-		for _, v := range r.variants {
-			if v.Name == suite.Raw {
-				continue
+			return ratio(s.ns, b.ns)
+		})
+	r.variantTable(&sb, fmt.Sprintf("Time per operation, ratio to raw pgx stdlib (median over %d rounds of the ratio within a round)", r.opts.rounds), "", true,
+		func(k, base caseKey) string { return fmt.Sprintf("×%.3f", r.paired(k, base)) })
+	r.variantTable(&sb, fmt.Sprintf("Client CPU time added per operation (fastest of %d samples)", r.opts.rounds),
+		"CPU time of the benchmark process (all threads) per operation, minus raw pgx stdlib's, and in parentheses the time ratio it implies: (raw wall time + added CPU) / raw wall time. With the process and its backends on one CPU, added client CPU adds to wall time one for one, and unlike wall time it does not depend on what else runs on the machine.\n\n", false,
+		func(k, base caseKey) string {
+			s, b := r.summary(k), r.summary(base)
+			if k.variant == suite.Raw {
+				return fmt.Sprintf("%.1f µs CPU", s.cpu/1e3)
 			}
-			fmt.Fprintf(&sb, "| %s |", v.Name)
-			for _, w := range r.workloads {
-				fmt.Fprintf(&sb, " ×%.3f |", r.paired(caseKey{work: w.Name, variant: v.Name, conns: conns}, caseKey{work: w.Name, variant: suite.Raw, conns: conns}))
-			}
-			sb.WriteString("\n")
-		}
-		sb.WriteString("\n")
-	}
-	for _, conns := range connCounts {
-		fmt.Fprintf(&sb, "### Client CPU time added per operation (fastest of %d samples), %d connection(s)\n\n", r.opts.rounds, conns)
-		sb.WriteString("CPU time of the benchmark process (all threads) per operation, minus raw pgx stdlib's, and in parentheses the time ratio it implies: (raw wall time + added CPU) / raw wall time. With the process and its backends on one CPU, added client CPU adds to wall time one for one, and unlike wall time it does not depend on what else runs on the machine.\n\n")
-		sb.WriteString("| variant |")
-		for _, w := range r.workloads {
-			fmt.Fprintf(&sb, " %s |", w.Name)
-		}
-		sb.WriteString("\n|---|" + strings.Repeat("---:|", len(r.workloads)) + "\n")
-		for _, v := range r.variants {
-			fmt.Fprintf(&sb, "| %s |", v.Name)
-			for _, w := range r.workloads {
-				s := r.summary(caseKey{work: w.Name, variant: v.Name, conns: conns})
-				base := r.summary(caseKey{work: w.Name, variant: suite.Raw, conns: conns})
-				if v.Name == suite.Raw {
-					fmt.Fprintf(&sb, " %.1f µs CPU |", s.cpu/1e3)
-				} else {
-					fmt.Fprintf(&sb, " %+.2f µs (×%.3f) |", (s.cpu-base.cpu)/1e3, cpuRatio(s, base))
-				}
-			}
-			sb.WriteString("\n")
-		}
-		sb.WriteString("\n")
-	}
+			return fmt.Sprintf("%+.2f µs (×%.3f)", (s.cpu-b.cpu)/1e3, cpuRatio(s, b))
+		})
 	for _, conns := range connCounts {
 		fmt.Fprintf(&sb, "### Detail, %d connection(s)\n\n", conns)
 		sb.WriteString("| workload | variant | ns/op (min) | time × raw (min) | time × raw (median) | CPU ns/op (min) | time × raw (from CPU) | B/op | B/op × raw | allocs/op | allocs vs raw |\n")
