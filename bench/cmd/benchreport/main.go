@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,6 +45,8 @@ type options struct {
 	benchstat string
 	short     bool
 	variants  string
+	workloads string
+	conns     string
 }
 
 func main() {
@@ -58,6 +61,8 @@ func main() {
 	flag.StringVar(&o.rawOut, "raw", "", "file for the raw benchmark lines (default: a temporary file)")
 	flag.StringVar(&o.benchstat, "benchstat", benchstatCmd, "benchstat command (empty: skip)")
 	flag.StringVar(&o.variants, "variants", "", "comma-separated variants to run besides raw (empty: all)")
+	flag.StringVar(&o.workloads, "workloads", "", "comma-separated workloads to run (empty: all)")
+	flag.StringVar(&o.conns, "conns", "1,8", "comma-separated connection counts (1: serial; more: that many goroutines and connections)")
 	flag.BoolVar(&o.short, "short", false, "smoke run: one round of one iteration, 20 connections for memory, no report")
 	flag.Parse()
 	if o.short {
@@ -73,6 +78,14 @@ func main() {
 	}
 	if err := flag.Set("test.benchtime", o.benchtime); err != nil {
 		fatal(err)
+	}
+	connCounts = nil
+	for _, c := range strings.Split(o.conns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			fatal(fmt.Errorf("-conns: %q is not a connection count", c))
+		}
+		connCounts = append(connCounts, n)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -102,6 +115,7 @@ func (k caseKey) name() string {
 	return fmt.Sprintf("BenchmarkDriver/work=%s/conns=%d/variant=%s", k.work, k.conns, k.variant)
 }
 
+// connCounts are the connection counts measured (-conns).
 var connCounts = []int{1, 8}
 
 func run(ctx context.Context, o options) (err error) {
@@ -122,7 +136,7 @@ func run(ctx context.Context, o options) (err error) {
 	if m.Postgres, err = srv.Version(ctx); err != nil {
 		return err
 	}
-	variants, workloads := suite.Select(suite.Variants(), o.variants), suite.Workloads()
+	variants, workloads := suite.Select(suite.Variants(), o.variants), suite.SelectWorkloads(suite.Workloads(), o.workloads)
 
 	var mem []memResult
 	if o.memConns > 0 {

@@ -22,6 +22,7 @@ import (
 	"github.com/pgprovider/pgprovider/tenancy"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
@@ -38,10 +39,15 @@ type Variant struct {
 // Raw is the baseline variant's name.
 const Raw = "raw"
 
+// Control is the name of the A/A control variant: raw pgx stdlib again, measured like every
+// other variant. Its ratio to raw is what the method reports for two identical drivers.
+const Control = "raw2"
+
 // Variants returns every variant, the baseline (raw pgx stdlib) first.
 func Variants() []Variant {
 	return []Variant{
 		{Name: Raw, Doc: `pgx v5 stdlib, sql.Open("pgx", dsn)`, Open: openRaw},
+		{Name: Control, Doc: "pgx v5 stdlib again, a second *sql.DB opened like raw: the A/A control, whose ratio to raw is the method's own bias and noise", Open: openRaw},
 		{Name: "empty", Doc: "pgprovider.Open(dsn), no middleware", Open: openEmpty},
 		{Name: "five", Doc: "pgprovider with five pass-through middleware.Funcs (Exec, Query, Begin, Commit, RowsEnd)", Open: openFive},
 		{Name: "otelsql-noop", Doc: "XSAM/otelsql over pgx stdlib, no-op tracer and meter", Open: openOtelNoop},
@@ -50,6 +56,7 @@ func Variants() []Variant {
 		{Name: "pgotel-noop", Doc: "pgprovider with its OpenTelemetry middleware, no-op tracer, metrics recorder on", Open: openPgotelNoop},
 		{Name: "retry", Doc: "pgprovider with retry.New() (happy path: nothing fails)", Open: openRetry},
 		{Name: "tenancy", Doc: "pgprovider with tenancy.Schema, every statement under the same tenant (search_path set once per connection)", Open: openTenancy},
+		{Name: "span-floor", Doc: "pgprovider with a bare middleware that only starts and ends one span per statement on the same SDK tracer (no attributes, no metrics, no transaction span): the cost of the OpenTelemetry SDK itself, a floor under any tracing middleware", Open: openSpanFloor},
 		{Name: "pgotel-sdk", Doc: "pgprovider with its OpenTelemetry middleware, SDK tracer, always sample, root spans, dropping span processor, metrics recorder on", Open: openPgotelSDK},
 	}
 }
@@ -100,6 +107,38 @@ func openPgotelNoop(dsn string) (*sql.DB, error) {
 func openPgotelSDK(dsn string) (*sql.DB, error) {
 	return pgprovider.Open(dsn, pgprovider.WithMiddleware(pgotel.New(
 		pgotel.WithTracerProvider(sdkTP()), pgotel.WithRootSpans(true), pgotel.WithRecorder(metrics.New()))))
+}
+
+// openSpanFloor measures what the OpenTelemetry SDK costs by itself: one span started before
+// each statement and ended after it (for a query, when its result set ends), nothing else.
+func openSpanFloor(dsn string) (*sql.DB, error) {
+	tr := sdkTP().Tracer("span-floor")
+	return pgprovider.Open(dsn, pgprovider.WithMiddleware(middleware.Funcs{
+		Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+			return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+				ctx, span := tr.Start(ctx, "statement", trace.WithSpanKind(trace.SpanKindClient))
+				defer span.End()
+				return next(ctx, s)
+			}
+		},
+		Query: func(next middleware.QueryFunc) middleware.QueryFunc {
+			return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+				ctx, span := tr.Start(ctx, "statement", trace.WithSpanKind(trace.SpanKindClient))
+				rows, err := next(ctx, s)
+				if err != nil {
+					span.End()
+				}
+				return rows, err
+			}
+		},
+		RowsEnd: func(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+			return func(ctx context.Context, e middleware.RowsEnd) error {
+				err := next(ctx, e)
+				trace.SpanFromContext(ctx).End()
+				return err
+			}
+		},
+	}))
 }
 
 func openRaw(dsn string) (*sql.DB, error) { return sql.Open("pgx", dsn) }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,6 +63,22 @@ func Workloads() []Workload {
 		{Name: "scan100", Doc: "Query(`SELECT g FROM generate_series(1, 100) g`), scan 100 rows", Op: scan100},
 		{Name: "tx", Doc: "BeginTx + Exec(INSERT) + Commit", Op: txInsert},
 	}
+}
+
+// SelectWorkloads keeps the workloads named in the comma-separated list (all when empty).
+func SelectWorkloads(ws []Workload, names string) []Workload {
+	if names == "" {
+		return ws
+	}
+	var out []Workload
+	for _, n := range strings.Split(names, ",") {
+		for _, w := range ws {
+			if w.Name == strings.TrimSpace(n) {
+				out = append(out, w)
+			}
+		}
+	}
+	return out
 }
 
 func select1(ctx context.Context, db *sql.DB, _ int) error {
