@@ -81,6 +81,7 @@ type report struct {
 	variants  []suite.Variant
 	workloads []suite.Workload
 	samples   map[caseKey][]sample
+	blocks    map[caseKey][]sample // interleaved blocks of the 1-connection cases (-blocks)
 	mem       []memResult
 	benchstat string
 	elapsed   time.Duration
@@ -120,7 +121,7 @@ func (r *report) paired(k, base caseKey) float64 {
 // order statistics of ranks n/2 ∓ 1.96·√n/2 of the sorted ratios (lo = hi = median below 6
 // rounds).
 func (r *report) pairedCI(k, base caseKey) (med, lo, hi float64) {
-	ss, bs := r.samples[k], r.samples[base]
+	ss, bs := r.timing(k), r.timing(base)
 	n := min(len(ss), len(bs))
 	v := make([]float64, 0, n)
 	for i := range n {
@@ -140,6 +141,46 @@ func (r *report) pairedCI(k, base caseKey) (med, lo, hi float64) {
 	l := int(math.Floor(float64(len(v))/2 - half))
 	h := int(math.Ceil(float64(len(v))/2 + half))
 	return med, v[max(l, 0)], v[min(h, len(v)-1)]
+}
+
+// timing returns the samples that time case k: its interleaved blocks when they ran (-blocks),
+// else its rounds.
+func (r *report) timing(k caseKey) []sample {
+	if b := r.blocks[k]; len(b) > 0 {
+		return b
+	}
+	return r.samples[k]
+}
+
+// blockMeans returns the mean wall time and client CPU time per operation over k's
+// interleaved blocks (zero when none ran).
+func (r *report) blockMeans(k caseKey) (ns, cpu float64) {
+	b := r.blocks[k]
+	if len(b) == 0 {
+		return 0, 0
+	}
+	for _, s := range b {
+		ns += s.nsPerOp
+		cpu += s.cpuPerOp
+	}
+	return ns / float64(len(b)), cpu / float64(len(b))
+}
+
+// cpuRatios returns, for case k against base, the time ratio implied by the added client CPU
+// time ((raw time + added CPU) / raw time) and the ratio of client CPU times: from the means
+// of the interleaved blocks when they ran, else from the fastest samples of the rounds.
+func (r *report) cpuRatios(k, base caseKey) (implied, direct float64) {
+	if _, bc := r.blockMeans(base); bc > 0 {
+		bn, bc := r.blockMeans(base)
+		_, c := r.blockMeans(k)
+		return (bn + c - bc) / bn, c / bc
+	}
+	s, b := r.summary(k), r.summary(base)
+	direct = 1
+	if b.cpu > 0 {
+		direct = s.cpu / b.cpu
+	}
+	return cpuRatio(s, b), direct
 }
 
 func median(v []float64) float64 {
@@ -207,6 +248,9 @@ func (r *report) tables() string {
 			}
 			return fmt.Sprintf("%+.2f µs (×%.3f)", (s.cpu-b.cpu)/1e3, cpuRatio(s, b))
 		})
+	if len(r.blocks) > 0 {
+		sb.WriteString(r.blocksTable())
+	}
 	for _, conns := range connCounts {
 		fmt.Fprintf(&sb, "### Detail, %d connection(s)\n\n", conns)
 		sb.WriteString("| workload | variant | ns/op (min) | time × raw (min) | time × raw (median) | CPU ns/op (min) | time × raw (from CPU) | B/op | B/op × raw | allocs/op | allocs vs raw |\n")
@@ -226,6 +270,40 @@ func (r *report) tables() string {
 	if len(r.mem) > 0 {
 		sb.WriteString(r.memoryTable())
 	}
+	return sb.String()
+}
+
+// blocksTable shows the interleaved blocks of the 1-connection cases: per variant and
+// workload, the median over turns of the ratio to raw's block of the same turn with its 95%
+// interval, the ratio of mean times, and the ratio of client CPU times.
+func (r *report) blocksTable() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "### Interleaved blocks, 1 connection\n\n%d turns; in each turn every variant runs one block of %d operations, in a new random order. "+
+		"Cells: median over turns of the block's time per operation / raw's in the same turn [95%% interval]; ratio of mean times; ratio of client CPU times.\n\n",
+		r.opts.blocks, r.opts.blockOps)
+	sb.WriteString("| variant |")
+	for _, w := range r.workloads {
+		sb.WriteString(" " + w.Name + " |")
+	}
+	sb.WriteString("\n|---|" + strings.Repeat("---|", len(r.workloads)) + "\n")
+	for _, v := range r.variants {
+		fmt.Fprintf(&sb, "| %s |", v.Name)
+		for _, w := range r.workloads {
+			k, bk := caseKey{work: w.Name, variant: v.Name, conns: 1}, caseKey{work: w.Name, variant: suite.Raw, conns: 1}
+			if v.Name == suite.Raw {
+				ns, cpu := r.blockMeans(k)
+				fmt.Fprintf(&sb, " %.1f µs (CPU %.1f µs) |", ns/1e3, cpu/1e3)
+				continue
+			}
+			med, lo, hi := r.pairedCI(k, bk)
+			ns, _ := r.blockMeans(k)
+			bns, _ := r.blockMeans(bk)
+			_, direct := r.cpuRatios(k, bk)
+			fmt.Fprintf(&sb, " ×%.3f [%.3f–%.3f]; ×%.3f; CPU ×%.3f |", med, lo, hi, ns/bns, direct)
+		}
+		sb.WriteString("\n")
+	}
+	sb.WriteString("\n")
 	return sb.String()
 }
 
@@ -268,8 +346,8 @@ func (r *report) targets() string {
 	sb.WriteString("### Targets\n\n")
 	sb.WriteString("Core: empty chain, allocs/op and B/op equal to raw (B/op within 8 bytes), time ≤ ×1.02; five pass-through, ≤ 5 extra allocs/op, time ≤ ×1.04. " +
 		"Observability, on select1: OpenTelemetry middleware with no-op providers ≤ 2 extra allocs/op, time ≤ ×1.02; with a recording SDK tracer and metrics ≤ 10 extra allocs/op, time ≤ ×1.10, client CPU ≤ ×1.15. " +
-		"Time is the median over rounds of the ratio to raw in the same round (paired; the 95% interval of that median from its order statistics beside it); " +
-		"cpu is the time ratio implied by the added client CPU time (for pgotel-sdk: the ratio of client CPU times). " +
+		"Time is the median over rounds of the ratio to raw in the same round (paired; for 1 connection, over the turns of the interleaved blocks when they ran; the 95% interval of that median from its order statistics beside it); " +
+		"cpu is the time ratio implied by the added client CPU time (for pgotel-sdk: the ratio of client CPU times), from the blocks' means when they ran, else from the fastest samples. " +
 		"The control row raw2 is raw pgx stdlib measured as a variant: its distance from ×1.000 is the method's own error in this run.\n\n")
 	sb.WriteString("| variant | workload | conns | time × raw (paired median) | 95% interval | time × raw (min) | cpu × raw | extra B/op | extra allocs/op | verdict |\n|---|---|---:|---:|---|---:|---:|---:|---:|---|\n")
 	list := append([]target{{variant: suite.Control}}, targetList...)
@@ -285,9 +363,9 @@ func (r *report) targets() string {
 				k, bk := caseKey{work: w.Name, variant: t.variant, conns: conns}, caseKey{work: w.Name, variant: suite.Raw, conns: conns}
 				base, s := r.summary(bk), r.summary(k)
 				pr, lo, hi := r.pairedCI(k, bk)
-				cr := cpuRatio(s, base)
-				if t.maxCPU > 0 && base.cpu > 0 {
-					cr = s.cpu / base.cpu
+				cr, direct := r.cpuRatios(k, bk)
+				if t.maxCPU > 0 {
+					cr = direct
 				}
 				var miss []string
 				if maxCPU := cmp.Or(t.maxCPU, t.maxTime); cr > maxCPU {
@@ -362,7 +440,7 @@ func (r *report) markdown(tables string) string {
 	} else {
 		sb.WriteString("- pinning: none\n")
 	}
-	fmt.Fprintf(&sb, "- method: %d interleaved rounds; in each round every (workload, connections, variant) case runs once for %s (testing.Benchmark), the variants in a rotated order; tables show the fastest sample's wall time and client CPU time, and the median B/op and allocs/op (integers per operation, as go test reports them; B/op counts as equal to raw within 8 bytes, the amortised noise). Connections are opened before timing and reused (pool size = connections). Parallel cases run 8 goroutines over 8 connections. Total run time: %s.\n\n",
+	fmt.Fprintf(&sb, "- method: %d interleaved rounds; in each round every (workload, connections, variant) case runs once for %s (testing.Benchmark), the variants in a new random order each round; tables show the fastest sample's wall time and client CPU time, and the median B/op and allocs/op (integers per operation, as go test reports them; B/op counts as equal to raw within 8 bytes, the amortised noise). Connections are opened before timing and reused (pool size = connections). Parallel cases run 8 goroutines over 8 connections. Total run time: %s.\n\n",
 		r.opts.rounds, r.opts.benchtime, r.elapsed.Round(time.Second))
 	sb.WriteString("## How to run\n\n")
 	sb.WriteString("- full run, rewrites this file: `bench/run.sh` (about 5 minutes on an idle machine; `BENCH_DSN=... bench/run.sh` uses an existing server, without pinning its backends)\n")
