@@ -53,7 +53,8 @@ func Variants() []Variant {
 		{Name: "otelsql-noop", Doc: "XSAM/otelsql over pgx stdlib, no-op tracer and meter", Open: openOtelNoop},
 		{Name: "otelsql-sdk", Doc: "XSAM/otelsql over pgx stdlib, SDK tracer, always sample, dropping span processor", Open: openOtelSDK},
 		{Name: "sqlmw", Doc: "ngrok/sqlmw over pgx stdlib, NullInterceptor", Open: openSqlmw},
-		{Name: "pgotel-noop", Doc: "pgprovider with its OpenTelemetry middleware, no-op tracer, metrics recorder on", Open: openPgotelNoop},
+		{Name: "pgotel-noop", Doc: "pgprovider with its OpenTelemetry middleware and no-op providers: no-op tracer, no metrics recorder (what the middleware costs before the application installs an SDK)", Open: openPgotelNoop},
+		{Name: "pgotel-metrics", Doc: "pgprovider with its OpenTelemetry middleware, no-op tracer, metrics recorder on (the cost of the duration histograms alone)", Open: openPgotelMetrics},
 		{Name: "retry", Doc: "pgprovider with retry.New() (happy path: nothing fails)", Open: openRetry},
 		{Name: "tenancy", Doc: "pgprovider with tenancy.Schema, every statement under the same tenant (search_path set once per connection)", Open: openTenancy},
 		{Name: "span-floor", Doc: "pgprovider with a bare middleware that only starts and ends one span per statement on the same SDK tracer (no attributes, no metrics, no transaction span): the cost of the OpenTelemetry SDK itself, a floor under any tracing middleware", Open: openSpanFloor},
@@ -100,6 +101,11 @@ func openTenancy(dsn string) (*sql.DB, error) {
 }
 
 func openPgotelNoop(dsn string) (*sql.DB, error) {
+	return pgprovider.Open(dsn, pgprovider.WithMiddleware(pgotel.New(
+		pgotel.WithTracerProvider(tracenoop.NewTracerProvider()))))
+}
+
+func openPgotelMetrics(dsn string) (*sql.DB, error) {
 	return pgprovider.Open(dsn, pgprovider.WithMiddleware(pgotel.New(
 		pgotel.WithTracerProvider(tracenoop.NewTracerProvider()), pgotel.WithRecorder(metrics.New()))))
 }
