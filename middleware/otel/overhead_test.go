@@ -10,6 +10,7 @@ import (
 	"github.com/pgprovider/pgprovider/middleware/metrics"
 	pgotel "github.com/pgprovider/pgprovider/middleware/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 type session struct{}
@@ -31,6 +32,8 @@ func overheadCases() ([]overheadCase, *sdktrace.TracerProvider) {
 		// as bench/ measures it: no parent span, root spans on
 		{"recording-root", pgotel.New(pgotel.WithTracerProvider(tp), pgotel.WithRootSpans(true), pgotel.WithRecorder(metrics.New())), false},
 		{"noop-global", pgotel.New(pgotel.WithRecorder(metrics.New())), false},
+		// no-op tracer, no recorder: what the middleware costs before an SDK is installed
+		{"noop", pgotel.New(pgotel.WithTracerProvider(tracenoop.NewTracerProvider())), false},
 	}, tp
 }
 

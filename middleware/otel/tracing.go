@@ -190,13 +190,24 @@ func firstSchema(sp string) string {
 	return strings.TrimSpace(sp)
 }
 
-// startStatement starts the span of a statement operation.
-func (m *Middleware) startStatement(ctx context.Context, s *middleware.Statement, st *stmtInfo, prepare bool) (context.Context, trace.Span) {
+// startStatement starts the span of a statement operation, when one is due. It returns st,
+// looked up from the statement cache when it was nil and a span starts: an operation with no
+// span and no recorder (no parent span, or no-op providers) never looks at its text.
+func (m *Middleware) startStatement(ctx context.Context, s *middleware.Statement, st *stmtInfo, prepare bool) (context.Context, trace.Span, *stmtInfo) {
 	o := optionsFrom(ctx)
 	ctx, ok := m.parent(ctx, o.off, s.Session, s.InTx)
 	if !ok {
-		return ctx, nil
+		return ctx, nil, st
 	}
+	if st == nil {
+		st = m.stmt(s.SQL)
+	}
+	ctx, span := m.startSpan(ctx, o, s, st, prepare)
+	return ctx, span, st
+}
+
+// startSpan starts the span of a statement operation under ctx, which holds its parent.
+func (m *Middleware) startSpan(ctx context.Context, o ctxOptions, s *middleware.Statement, st *stmtInfo, prepare bool) (context.Context, trace.Span) {
 	ns := m.namespace(ctx, s.State)
 	if o.summary == "" && !prepare && ns == m.dbName && m.cfg.params == nil {
 		return m.tracer.Start(ctx, st.name, st.opts...) // the common case, built once per text
@@ -287,11 +298,19 @@ func (m *Middleware) observe(k sqlsummary.Kind, err error, clock spanClock, t ti
 	}
 }
 
+// recStmt returns what the statement cache holds for text when the recorder needs it (every
+// operation's kind is recorded), else nil: startStatement looks it up only if a span starts.
+func (m *Middleware) recStmt(text string) *stmtInfo {
+	if m.rec == nil {
+		return nil
+	}
+	return m.stmt(text)
+}
+
 // WrapExec traces statements without rows (plain and prepared).
 func (m *Middleware) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
-		st := m.stmt(s.SQL)
-		sctx, span := m.startStatement(ctx, &s, st, false)
+		sctx, span, st := m.startStatement(ctx, &s, m.recStmt(s.SQL), false)
 		clock, timed := span.(spanClock)
 		var t time.Duration
 		if !timed && m.rec != nil {
@@ -301,7 +320,9 @@ func (m *Middleware) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 		if span != nil {
 			end(span, err)
 		}
-		m.observe(st.info.Kind, err, clock, t)
+		if m.rec != nil {
+			m.observe(st.info.Kind, err, clock, t)
+		}
 		return res, err
 	}
 }
@@ -327,14 +348,13 @@ func (q *queryCtx) Value(key any) any {
 // or at once when the query fails.
 func (m *Middleware) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
-		st := m.stmt(s.SQL)
-		sctx, span := m.startStatement(ctx, &s, st, false)
+		sctx, span, st := m.startStatement(ctx, &s, m.recStmt(s.SQL), false)
 		clock, timed := span.(spanClock)
 		var t time.Duration
 		if !timed && m.rec != nil {
 			t = mono()
 		}
-		if timed || span != nil && span.IsRecording() {
+		if timed || span != nil && span.IsRecording() { // a span started: st is set
 			sctx = &queryCtx{Context: sctx, m: m, span: span, kind: st.info.Kind}
 		}
 		rows, err := next(sctx, s)
@@ -342,7 +362,9 @@ func (m *Middleware) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 			if span != nil {
 				end(span, err)
 			}
-			m.observe(st.info.Kind, err, clock, t)
+			if m.rec != nil {
+				m.observe(st.info.Kind, err, clock, t)
+			}
 		}
 		return rows, err
 	}
@@ -376,7 +398,7 @@ func (m *Middleware) WrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEnd
 // WrapPrepare traces statement preparation (span "PREPARE {summary}"; not a duration metric).
 func (m *Middleware) WrapPrepare(next middleware.PrepareFunc) middleware.PrepareFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Stmt, error) {
-		sctx, span := m.startStatement(ctx, &s, m.stmt(s.SQL), true)
+		sctx, span, _ := m.startStatement(ctx, &s, nil, true)
 		st, err := next(sctx, s)
 		if span != nil {
 			end(span, err)
