@@ -106,11 +106,11 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return c.ctr.chain.Exec(ctx, middleware.Statement{Op: middleware.OpExec, Session: c, SQL: query, Args: args, InTx: c.inTx})
+	return c.ctr.execute(ctx, middleware.Statement{Op: middleware.OpExec, Session: c, SQL: query, Args: args, InTx: c.inTx})
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.ctr.chain.Query(ctx, middleware.Statement{Op: middleware.OpQuery, Session: c, SQL: query, Args: args, InTx: c.inTx})
+	return c.ctr.query(ctx, middleware.Statement{Op: middleware.OpQuery, Session: c, SQL: query, Args: args, InTx: c.inTx})
 }
 
 func (c *conn) Ping(ctx context.Context) error {
@@ -122,6 +122,9 @@ func (c *conn) Ping(ctx context.Context) error {
 func (c *conn) CheckNamedValue(*driver.NamedValue) error { return nil }
 
 func (c *conn) ResetSession(ctx context.Context) error {
+	if c.ctr.directReset {
+		return c.ctr.exec.ResetSession(ctx, middleware.Call{Op: middleware.OpResetSession, Session: c})
+	}
 	return c.ctr.chain.ResetSession(ctx, middleware.Call{Op: middleware.OpResetSession, Session: c})
 }
 

@@ -19,18 +19,21 @@ import (
 // It implements io.Closer: database/sql's DB.Close closes it, and Close closes every
 // middleware that implements io.Closer, in reverse order.
 type Connector struct {
-	drv                  driver.Driver
-	cfg                  Config
-	connCfg              *pgx.ConnConfig // nil with a custom Backend
-	backend              driver.Connector
-	chain                *middleware.Chain
-	exec                 *executor
-	rowsEnd              bool // some middleware wraps OpRowsEnd: result sets must be wrapped
-	release              bool // some middleware wraps OpRelease
-	closed               atomic.Bool
-	closeErr             error
-	droppedNotifications atomic.Uint64
-	once                 sync.Once
+	drv     driver.Driver
+	cfg     Config
+	connCfg *pgx.ConnConfig // nil with a custom Backend
+	backend driver.Connector
+	chain   *middleware.Chain
+	exec    *executor
+	rowsEnd bool // some middleware wraps OpRowsEnd: result sets must be wrapped
+	release bool // some middleware wraps OpRelease
+	// The hot operations no middleware wraps call the executor directly: the chain would
+	// reach it through a method value, one more indirect call and copy of the payload.
+	directExec, directQuery, directReset bool
+	closed                               atomic.Bool
+	closeErr                             error
+	droppedNotifications                 atomic.Uint64
+	once                                 sync.Once
 }
 
 var sessionIDs atomic.Uint64
@@ -105,7 +108,26 @@ func newConnector(d *Driver, dsn string, opts []Option) (*Connector, error) {
 	c.chain = chain
 	c.rowsEnd = chain.Wraps(middleware.OpRowsEnd)
 	c.release = chain.Wraps(middleware.OpRelease)
+	c.directExec = !chain.Wraps(middleware.OpExec)
+	c.directQuery = !chain.Wraps(middleware.OpQuery)
+	c.directReset = !chain.Wraps(middleware.OpResetSession)
 	return c, nil
+}
+
+// execute runs an exec or prepared-statement exec through the chain.
+func (c *Connector) execute(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+	if c.directExec {
+		return c.exec.Exec(ctx, s)
+	}
+	return c.chain.Exec(ctx, s)
+}
+
+// query runs a query or prepared-statement query through the chain.
+func (c *Connector) query(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+	if c.directQuery {
+		return c.exec.Query(ctx, s)
+	}
+	return c.chain.Query(ctx, s)
 }
 
 // ErrConnectorClosed is returned by Connect after the Connector was closed.

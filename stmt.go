@@ -43,11 +43,11 @@ func (s *stmt) done() { s.c.stmt = nil }
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	s.c.stmt = s
 	defer s.done()
-	return s.c.ctr.chain.Exec(ctx, middleware.Statement{Op: middleware.OpStmtExec, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.inTx, Prepared: true})
+	return s.c.ctr.execute(ctx, middleware.Statement{Op: middleware.OpStmtExec, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.inTx, Prepared: true})
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	s.c.stmt = s
 	defer s.done()
-	return s.c.ctr.chain.Query(ctx, middleware.Statement{Op: middleware.OpStmtQuery, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.inTx, Prepared: true})
+	return s.c.ctr.query(ctx, middleware.Statement{Op: middleware.OpStmtQuery, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.inTx, Prepared: true})
 }
