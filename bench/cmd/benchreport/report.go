@@ -443,7 +443,8 @@ func (r *report) markdown(tables string) string {
 	fmt.Fprintf(&sb, "- method: %d interleaved rounds; in each round every (workload, connections, variant) case runs once for %s (testing.Benchmark), the variants in a new random order each round; tables show the fastest sample's wall time and client CPU time, and the median B/op and allocs/op (integers per operation, as go test reports them; B/op counts as equal to raw within 8 bytes, the amortised noise). Connections are opened before timing and reused (pool size = connections). Parallel cases run 8 goroutines over 8 connections. Total run time: %s.\n\n",
 		r.opts.rounds, r.opts.benchtime, r.elapsed.Round(time.Second))
 	sb.WriteString("## How to run\n\n")
-	sb.WriteString("- full run, rewrites this file: `bench/run.sh` (about 5 minutes on an idle machine; `BENCH_DSN=... bench/run.sh` uses an existing server, without pinning its backends)\n")
+	sb.WriteString("- full run, rewrites this file: `bench/run.sh` (about 20 minutes on an idle machine: 16 rounds of every case, then 600 interleaved blocks of 100 operations of every 1-connection case; `BENCH_DSN=... bench/run.sh` uses an existing server, without pinning its backends)\n")
+	sb.WriteString("- a subset, for example the observability variants on SELECT 1: `bench/run.sh -variants raw2,span-floor,pgotel-noop,pgotel-sdk,otelsql-sdk -workloads select1 -conns 1 -rounds 4 -out /tmp/r.md`\n")
 	sb.WriteString("- smoke run for CI (one iteration of every case, memory check with 100 connections, well under a minute): `cd bench && go test -short -count=1 -bench . -benchtime=1x ./...`\n")
 	sb.WriteString("- plain go test benchmarks, variants side by side: `cd bench && BENCH_PIN=1 go test -run '^$' -bench . -count 6 | tee out.txt && benchstat -col /variant out.txt`\n\n")
 	sb.WriteString("## Variants\n\n")
