@@ -68,7 +68,7 @@ func main() {
 	flag.StringVar(&o.workloads, "workloads", "", "comma-separated workloads to run (empty: all)")
 	flag.StringVar(&o.conns, "conns", "1,8", "comma-separated connection counts (1: serial; more: that many goroutines and connections)")
 	flag.IntVar(&o.blocks, "blocks", 600, "interleaved blocks per 1-connection case after the rounds (0: none); the variants take turns block by block")
-	flag.IntVar(&o.blockOps, "block-ops", 10, "operations per interleaved block")
+	flag.IntVar(&o.blockOps, "block-ops", 100, "operations per interleaved block")
 	flag.BoolVar(&o.short, "short", false, "smoke run: one round of one iteration, 20 connections for memory, no report")
 	flag.Parse()
 	if o.short {

@@ -387,6 +387,12 @@ func (r *report) targets() string {
 				case len(miss) > 0:
 					verdict = "MISS: " + strings.Join(miss, ", ")
 				}
+				// Say so when the method cannot resolve the time limit in this cell: the A/A
+				// control's interval is wider than the margin the limit allows.
+				ck := caseKey{work: w.Name, variant: suite.Control, conns: conns}
+				if _, clo, chi := r.pairedCI(ck, bk); t.maxTime > 0 && len(r.timing(ck)) > 0 && (chi-clo)/2 > t.maxTime-1 {
+					verdict += fmt.Sprintf(" (time unresolved here: control ×%.3f–×%.3f)", clo, chi)
+				}
 				fmt.Fprintf(&sb, "| %s | %s | %d | ×%.3f | ×%.3f – ×%.3f | %s | ×%.3f | %+.0f | %+.0f | %s |\n", t.variant, w.Name, conns,
 					pr, lo, hi, ratio(s.ns, base.ns), cr, s.bytes-base.bytes, s.allocs-base.allocs, verdict)
 			}
