@@ -14,9 +14,17 @@ import (
 // backend is one physical connection to a PostgreSQL server, as the inner driver hands it out
 // (a *stdlib.Conn in production).
 type backend struct {
+	// The fields every statement reads come first, so that a statement touches as few of
+	// this struct's cache lines as it can (between two statements the server's work on the
+	// same CPU evicts them).
+	sc           *stdlib.Conn     // nil behind a custom Backend; called directly when set
+	nc           *netConn         // nil behind a custom Backend
+	closed       bool             // closed by the driver
+	stateInTx    bool             // settings were applied inside the open transaction
+	lastCheckout time.Duration    // since clockBase: when database/sql last reset this backend's session
+	applied      middleware.State // session settings this backend has, as far as the driver knows
+
 	dc       driver.Conn
-	sc       *stdlib.Conn // nil behind a custom Backend
-	nc       *netConn     // nil behind a custom Backend
 	execer   driver.ExecerContext
 	queryer  driver.QueryerContext
 	beginner driver.ConnBeginTx
@@ -24,12 +32,7 @@ type backend struct {
 	pinger   driver.Pinger
 	resetter driver.SessionResetter
 
-	tx        driver.Tx        // the open transaction, if any
-	applied   middleware.State // session settings this backend has, as far as the driver knows
-	stateInTx bool             // settings were applied inside the open transaction
-	closed    bool             // closed by the driver
-
-	lastCheckout time.Duration // since clockBase: when database/sql last reset this backend's session
+	tx driver.Tx // the open transaction, if any
 }
 
 // clockBase is the monotonic origin of backend times: time.Since on it reads one clock, where

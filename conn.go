@@ -14,21 +14,22 @@ import (
 //
 // It implements exactly the optional interfaces *stdlib.Conn implements, plus driver.Validator.
 type conn struct {
+	// The fields every statement reads come first (see backend).
 	ctr  *Connector
 	id   uint64
 	be   *backend
-	tx   tx   // the session's transaction wrapper, reused: one transaction at a time
-	rows rows // the session's result-set wrapper, reused when free
 	inTx bool // a transaction is open
 	// pinned is set once user code may have changed session state the driver cannot see
 	// (a user SET, a temporary table, raw access); the backend is then never replaced silently.
 	pinned bool
-	rawFn  func(context.Context, *pgx.Conn) error
+	stmt   *stmt // the prepared statement of the operation under way
 	// txConn is the connection borrowed from txTarget for the open transaction, when a routing
 	// middleware sent the transaction to another pool; nil otherwise.
 	txConn   *conn
+	tx       tx   // the session's transaction wrapper, reused: one transaction at a time
+	rows     rows // the session's result-set wrapper, reused when free
+	rawFn    func(context.Context, *pgx.Conn) error
 	txTarget middleware.Target
-	stmt     *stmt // the prepared statement of the operation under way
 }
 
 var (

@@ -30,6 +30,7 @@ type Connector struct {
 	// The hot operations no middleware wraps call the executor directly: the chain would
 	// reach it through a method value, one more indirect call and copy of the payload.
 	directExec, directQuery, directReset bool
+	emptyChain                           bool // no middleware at all
 	closed                               atomic.Bool
 	closeErr                             error
 	droppedNotifications                 atomic.Uint64
@@ -111,6 +112,7 @@ func newConnector(d *Driver, dsn string, opts []Option) (*Connector, error) {
 	c.directExec = !chain.Wraps(middleware.OpExec)
 	c.directQuery = !chain.Wraps(middleware.OpQuery)
 	c.directReset = !chain.Wraps(middleware.OpResetSession)
+	c.emptyChain = chain.Empty()
 	return c, nil
 }
 

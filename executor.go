@@ -44,7 +44,7 @@ func (e *executor) Connect(ctx context.Context, c middleware.Call) error {
 // with the declared state applied.
 func (e *executor) ready(ctx context.Context, cn *conn, want middleware.State) (*backend, error) {
 	be := cn.be
-	if be.isClosed() && !cn.inTx && !cn.pinned && !e.ctr.chain.Empty() {
+	if be.isClosed() && !cn.inTx && !cn.pinned && !e.ctr.emptyChain {
 		if err := e.ctr.chain.Connect(ctx, middleware.Call{Op: middleware.OpConnect, Session: cn}); err != nil {
 			return nil, err
 		}
@@ -62,7 +62,7 @@ func (e *executor) ready(ctx context.Context, cn *conn, want middleware.State) (
 
 // after updates what the driver knows of the session once a statement ran.
 func (e *executor) after(ctx context.Context, cn *conn, be *backend, sql string, err error) {
-	if (len(be.applied) > 0 || !e.ctr.chain.Empty()) && changesSession(sql) {
+	if (len(be.applied) > 0 || !e.ctr.emptyChain) && changesSession(sql) {
 		be.forget()
 		cn.pinned = true
 	}
@@ -119,6 +119,9 @@ func (e *executor) ResetSession(ctx context.Context, c middleware.Call) error {
 			_ = be.close()
 			return driver.ErrBadConn
 		}
+	}
+	if be.sc != nil {
+		return be.sc.ResetSession(ctx)
 	}
 	if be.resetter != nil {
 		return be.resetter.ResetSession(ctx)
@@ -292,7 +295,11 @@ func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Res
 	} else {
 		// pgx stdlib prepares a statement under its SQL text, so running the text runs the
 		// prepared statement on the backend that has it, and plain SQL on any other.
-		res, err = be.execer.ExecContext(ctx, s.SQL, s.Args)
+		if be.sc != nil {
+			res, err = be.sc.ExecContext(ctx, s.SQL, s.Args)
+		} else {
+			res, err = be.execer.ExecContext(ctx, s.SQL, s.Args)
+		}
 	}
 	e.after(ctx, cn, be, s.SQL, err)
 	if err != nil {
@@ -341,7 +348,11 @@ func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Ro
 	if st := cn.stmt; s.Prepared && be.sc == nil && st != nil {
 		r, err = e.stmtQuery(ctx, be, st, s.Args)
 	} else {
-		r, err = be.queryer.QueryContext(ctx, s.SQL, s.Args)
+		if be.sc != nil {
+			r, err = be.sc.QueryContext(ctx, s.SQL, s.Args)
+		} else {
+			r, err = be.queryer.QueryContext(ctx, s.SQL, s.Args)
+		}
 	}
 	e.after(ctx, cn, be, s.SQL, err)
 	if err != nil {
