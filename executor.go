@@ -292,14 +292,12 @@ func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Res
 	var res driver.Result
 	if st := cn.stmt; s.Prepared && be.sc == nil && st != nil {
 		res, err = e.stmtExec(ctx, be, st, s.Args)
-	} else {
+	} else if be.sc != nil {
 		// pgx stdlib prepares a statement under its SQL text, so running the text runs the
 		// prepared statement on the backend that has it, and plain SQL on any other.
-		if be.sc != nil {
-			res, err = be.sc.ExecContext(ctx, s.SQL, s.Args)
-		} else {
-			res, err = be.execer.ExecContext(ctx, s.SQL, s.Args)
-		}
+		res, err = be.sc.ExecContext(ctx, s.SQL, s.Args)
+	} else {
+		res, err = be.execer.ExecContext(ctx, s.SQL, s.Args)
 	}
 	e.after(ctx, cn, be, s.SQL, err)
 	if err != nil {
@@ -347,12 +345,10 @@ func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Ro
 	var r driver.Rows
 	if st := cn.stmt; s.Prepared && be.sc == nil && st != nil {
 		r, err = e.stmtQuery(ctx, be, st, s.Args)
+	} else if be.sc != nil {
+		r, err = be.sc.QueryContext(ctx, s.SQL, s.Args)
 	} else {
-		if be.sc != nil {
-			r, err = be.sc.QueryContext(ctx, s.SQL, s.Args)
-		} else {
-			r, err = be.queryer.QueryContext(ctx, s.SQL, s.Args)
-		}
+		r, err = be.queryer.QueryContext(ctx, s.SQL, s.Args)
 	}
 	e.after(ctx, cn, be, s.SQL, err)
 	if err != nil {
