@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,11 @@ type conn struct {
 	closed bool
 
 	fwd [2]int64 // bytes forwarded per direction (each touched by one goroutine)
+
+	// cutting is set before the last chunk of a cut (CutAfter, CutMiddle) is written: from
+	// then on the other direction forwards nothing, so that an answer the server sends to
+	// that chunk never slips through before the cut closes the connection.
+	cutting atomic.Bool
 }
 
 // shutdown closes both sides with style s. It is idempotent.
@@ -196,6 +202,11 @@ func (c *conn) forward(dst net.Conn, dir Direction, chunk []byte) bool {
 		return false
 	case CutMiddle:
 		chunk = chunk[:len(chunk)/2]
+	}
+	if act != Forward {
+		c.cutting.Store(true)
+	} else if c.cutting.Load() {
+		return false // the other direction is cutting the connection
 	}
 	if len(chunk) > 0 {
 		n, err := dst.Write(chunk)
