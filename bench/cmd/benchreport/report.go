@@ -170,8 +170,7 @@ func (r *report) blockMeans(k caseKey) (ns, cpu float64) {
 // time ((raw time + added CPU) / raw time) and the ratio of client CPU times: from the means
 // of the interleaved blocks when they ran, else from the fastest samples of the rounds.
 func (r *report) cpuRatios(k, base caseKey) (implied, direct float64) {
-	if _, bc := r.blockMeans(base); bc > 0 {
-		bn, bc := r.blockMeans(base)
+	if bn, bc := r.blockMeans(base); bc > 0 {
 		_, c := r.blockMeans(k)
 		return (bn + c - bc) / bn, c / bc
 	}
