@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -17,12 +16,11 @@ type backend struct {
 	// The fields every statement reads come first, so that a statement touches as few of
 	// this struct's cache lines as it can (between two statements the server's work on the
 	// same CPU evicts them).
-	sc           *stdlib.Conn     // nil behind a custom Backend; called directly when set
-	nc           *netConn         // nil behind a custom Backend
-	closed       bool             // closed by the driver
-	stateInTx    bool             // settings were applied inside the open transaction
-	lastCheckout time.Duration    // since clockBase: when database/sql last reset this backend's session
-	applied      middleware.State // session settings this backend has, as far as the driver knows
+	sc        *stdlib.Conn     // nil behind a custom Backend; called directly when set
+	nc        *netConn         // nil behind a custom Backend
+	closed    bool             // closed by the driver
+	stateInTx bool             // settings were applied inside the open transaction
+	applied   middleware.State // session settings this backend has, as far as the driver knows
 
 	dc       driver.Conn
 	execer   driver.ExecerContext
@@ -33,22 +31,6 @@ type backend struct {
 	resetter driver.SessionResetter
 
 	tx driver.Tx // the open transaction, if any
-}
-
-// clockBase is the monotonic origin of backend times: time.Since on it reads one clock, where
-// time.Now reads two (wall and monotonic), on every checkout.
-var clockBase = time.Now()
-
-// idleSinceCheckout returns the time since the previous checkout (a very long time for the
-// first) and records this one.
-func (b *backend) idleSinceCheckout() time.Duration {
-	now := time.Since(clockBase) + 1 // never 0: 0 means no checkout yet
-	d := now - b.lastCheckout
-	if b.lastCheckout == 0 {
-		d = time.Duration(1<<63 - 1)
-	}
-	b.lastCheckout = now
-	return d
 }
 
 var errMissingInterface = errors.New("pgprovider: the backend driver lacks a required interface")

@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/faultproxy"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
+	"github.com/pgprovider/pgprovider/middleware"
 )
 
 // cutter arms a one-shot cut on the next request that executes something: a client chunk
@@ -300,5 +302,72 @@ func TestPgxStdlibDuplicates(t *testing.T) {
 	}
 	if rawErr == nil && rawApplied != 2 {
 		t.Logf("note: pgx stdlib did not duplicate this time (applied=%d)", rawApplied)
+	}
+}
+
+// TestRowsLostMidIteration: the connection breaks while a result set is being read. The
+// statement reached the server, so the application sees an outcome-unknown error in Rows.Err
+// (database/sql closes the result set itself and drops the driver's Close error), and so does
+// middleware that sees OpRowsEnd.
+func TestRowsLostMidIteration(t *testing.T) {
+	for _, withRowsEnd := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rowsEnd=%v", withRowsEnd), func(t *testing.T) {
+			node := pgtest.Shared(t).Primary()
+			p, err := faultproxy.New(fmt.Sprintf("%s:%d", node.Host, node.Port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { p.Close() })
+			var ended atomic.Value
+			var opts []pgprovider.Option
+			if withRowsEnd {
+				opts = append(opts, pgprovider.WithMiddleware(middleware.Funcs{
+					RowsEnd: func(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+						return func(ctx context.Context, e middleware.RowsEnd) error {
+							ended.Store(fmt.Sprintf("rows=%d err=%v unknown=%v", e.Rows, e.Err, errors.Is(e.Err, pgprovider.ErrOutcomeUnknown)))
+							return next(ctx, e)
+						}
+					},
+				}))
+			}
+			db, err := pgprovider.Open(node.DSN("host", p.Host(), "port", fmt.Sprint(p.Port())), opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			ctx := context.Background()
+			// About 10 MB: far more than the socket buffers hold, so most is still to come.
+			rows, err := db.QueryContext(ctx, "SELECT g, repeat('x', 100) FROM generate_series(1, 100000) g")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rows.Next() {
+				t.Fatalf("no first row: %v", rows.Err())
+			}
+			p.ResetAll()
+			n := 1
+			for rows.Next() {
+				n++
+			}
+			if rows.Err() == nil {
+				t.Fatalf("all %d rows read across a reset connection", n)
+			}
+			if err := rows.Err(); !errors.Is(err, pgprovider.ErrOutcomeUnknown) {
+				t.Fatalf("Rows.Err after a lost connection: %v, want ErrOutcomeUnknown", err)
+			}
+			rows.Close()
+			if withRowsEnd {
+				want := fmt.Sprintf("rows=%d", n)
+				got, _ := ended.Load().(string)
+				if !strings.HasPrefix(got, want+" ") || !strings.HasSuffix(got, "unknown=true") {
+					t.Fatalf("OpRowsEnd saw %q, want %s and an outcome-unknown error", got, want)
+				}
+			}
+			// The pool drops the broken connection: the next statement works.
+			var one int
+			if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+				t.Fatalf("after the loss: %v", err)
+			}
+		})
 	}
 }

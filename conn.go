@@ -14,20 +14,23 @@ import (
 //
 // It implements exactly the optional interfaces *stdlib.Conn implements, plus driver.Validator.
 type conn struct {
-	// The fields every statement reads come first (see backend).
+	// The fields every statement reads come first (see backend), with a copy of the
+	// Connector's hot flags, so that a statement does not touch the Connector's cache lines.
 	ctr  *Connector
-	id   uint64
+	exec *executor
 	be   *backend
 	inTx bool // a transaction is open
 	// pinned is set once user code may have changed session state the driver cannot see
 	// (a user SET, a temporary table, raw access); the backend is then never replaced silently.
 	pinned bool
+	paths        // the Connector's, copied
 	stmt   *stmt // the prepared statement of the operation under way
+	rows   rows  // the session's result-set wrapper, reused when free (its hot fields first)
+	id     uint64
 	// txConn is the connection borrowed from txTarget for the open transaction, when a routing
 	// middleware sent the transaction to another pool; nil otherwise.
 	txConn   *conn
-	tx       tx   // the session's transaction wrapper, reused: one transaction at a time
-	rows     rows // the session's result-set wrapper, reused when free
+	tx       tx // the session's transaction wrapper, reused: one transaction at a time
 	rawFn    func(context.Context, *pgx.Conn) error
 	txTarget middleware.Target
 }
@@ -107,11 +110,30 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return c.ctr.execute(ctx, middleware.Statement{Op: middleware.OpExec, Session: c, SQL: query, Args: args, InTx: c.inTx})
+	s := middleware.Statement{Op: middleware.OpExec, Session: c, SQL: query, Args: args, InTx: c.inTx}
+	return c.execute(ctx, &s)
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.ctr.query(ctx, middleware.Statement{Op: middleware.OpQuery, Session: c, SQL: query, Args: args, InTx: c.inTx})
+	s := middleware.Statement{Op: middleware.OpQuery, Session: c, SQL: query, Args: args, InTx: c.inTx}
+	return c.query(ctx, &s)
+}
+
+// execute runs an exec or prepared-statement exec through the chain. The payload travels by
+// pointer as far as the executor when no middleware wraps the operation.
+func (c *conn) execute(ctx context.Context, s *middleware.Statement) (driver.Result, error) {
+	if c.directExec {
+		return c.exec.exec(ctx, s)
+	}
+	return c.ctr.chain.Exec(ctx, *s)
+}
+
+// query runs a query or prepared-statement query through the chain.
+func (c *conn) query(ctx context.Context, s *middleware.Statement) (driver.Rows, error) {
+	if c.directQuery {
+		return c.exec.query(ctx, s)
+	}
+	return c.ctr.chain.Query(ctx, *s)
 }
 
 func (c *conn) Ping(ctx context.Context) error {
@@ -123,8 +145,8 @@ func (c *conn) Ping(ctx context.Context) error {
 func (c *conn) CheckNamedValue(*driver.NamedValue) error { return nil }
 
 func (c *conn) ResetSession(ctx context.Context) error {
-	if c.ctr.directReset {
-		return c.ctr.exec.ResetSession(ctx, middleware.Call{Op: middleware.OpResetSession, Session: c})
+	if c.directReset {
+		return c.exec.resetSession(ctx, c.be)
 	}
 	return c.ctr.chain.ResetSession(ctx, middleware.Call{Op: middleware.OpResetSession, Session: c})
 }
@@ -132,7 +154,7 @@ func (c *conn) ResetSession(ctx context.Context) error {
 // IsValid runs when database/sql returns the connection to the pool. A backend that is gone
 // or still inside a transaction is not kept. Middleware that wraps OpRelease sees the return.
 func (c *conn) IsValid() bool {
-	if c.ctr.release {
+	if c.release {
 		_ = c.ctr.chain.Release(context.Background(), middleware.Call{Op: middleware.OpRelease, Session: c})
 	}
 	return c.be != nil && !c.be.isClosed() && !c.inTx

@@ -25,16 +25,22 @@ type Connector struct {
 	backend driver.Connector
 	chain   *middleware.Chain
 	exec    *executor
+	paths
+	closed               atomic.Bool
+	closeErr             error
+	droppedNotifications atomic.Uint64
+	once                 sync.Once
+}
+
+// paths says which operations the chain wraps. Each session keeps a copy next to its own hot
+// fields.
+type paths struct {
 	rowsEnd bool // some middleware wraps OpRowsEnd: result sets must be wrapped
 	release bool // some middleware wraps OpRelease
 	// The hot operations no middleware wraps call the executor directly: the chain would
 	// reach it through a method value, one more indirect call and copy of the payload.
 	directExec, directQuery, directReset bool
 	emptyChain                           bool // no middleware at all
-	closed                               atomic.Bool
-	closeErr                             error
-	droppedNotifications                 atomic.Uint64
-	once                                 sync.Once
 }
 
 var sessionIDs atomic.Uint64
@@ -99,6 +105,9 @@ func newConnector(d *Driver, dsn string, opts []Option) (*Connector, error) {
 		if cfg.AfterConnect != nil {
 			sopts = append(sopts, stdlib.OptionAfterConnect(cfg.AfterConnect))
 		}
+		// The liveness check at checkout runs inside pgx stdlib's own ResetSession, on the idle
+		// time it measures anyway, in addition to its rule of a round trip after a second idle.
+		sopts = append(sopts, stdlib.OptionShouldPing(shouldPing))
 		c.backend = stdlib.GetConnector(*pc, sopts...)
 	}
 	c.exec = &executor{ctr: c}
@@ -116,22 +125,6 @@ func newConnector(d *Driver, dsn string, opts []Option) (*Connector, error) {
 	return c, nil
 }
 
-// execute runs an exec or prepared-statement exec through the chain.
-func (c *Connector) execute(ctx context.Context, s middleware.Statement) (driver.Result, error) {
-	if c.directExec {
-		return c.exec.Exec(ctx, s)
-	}
-	return c.chain.Exec(ctx, s)
-}
-
-// query runs a query or prepared-statement query through the chain.
-func (c *Connector) query(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
-	if c.directQuery {
-		return c.exec.Query(ctx, s)
-	}
-	return c.chain.Query(ctx, s)
-}
-
 // ErrConnectorClosed is returned by Connect after the Connector was closed.
 var ErrConnectorClosed = errors.New("pgprovider: connector is closed")
 
@@ -141,7 +134,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if c.closed.Load() {
 		return nil, ErrConnectorClosed
 	}
-	cn := &conn{ctr: c, id: sessionIDs.Add(1)}
+	cn := &conn{ctr: c, exec: c.exec, paths: c.paths, id: sessionIDs.Add(1)}
 	cn.tx.c = cn
 	if err := c.chain.Connect(ctx, middleware.Call{Op: middleware.OpConnect, Session: cn}); err != nil {
 		if cn.be != nil {

@@ -18,7 +18,8 @@
 // written to the server (or for operations without durable effect: ping, reset, begin, prepare,
 // rollback). When the request was written and the connection broke before the answer, the
 // error is an [*OutcomeUnknownError] matching [ErrOutcomeUnknown]: the statement may or may
-// not have been applied, and nothing runs it again.
+// not have been applied, and nothing runs it again. The same holds for a connection lost while
+// the rows of a result set arrive: Rows.Err matches [ErrOutcomeUnknown].
 //
 // # Sessions and backends
 //

@@ -41,10 +41,19 @@ func (e *executor) Connect(ctx context.Context, c middleware.Call) error {
 }
 
 // ready returns the backend to run on, replaced if it was lost while idle (when allowed) and
-// with the declared state applied.
+// with the declared state applied. The common case, nothing to replace or apply, stays small
+// enough to inline; the rest is out of line (see the executor's note on hot paths).
 func (e *executor) ready(ctx context.Context, cn *conn, want middleware.State) (*backend, error) {
+	if be := cn.be; len(want) == 0 && (cn.emptyChain || cn.inTx || cn.pinned || !be.isClosed()) {
+		return be, nil
+	}
+	return e.readySlow(ctx, cn, want)
+}
+
+//go:noinline
+func (e *executor) readySlow(ctx context.Context, cn *conn, want middleware.State) (*backend, error) {
 	be := cn.be
-	if be.isClosed() && !cn.inTx && !cn.pinned && !e.ctr.emptyChain {
+	if !cn.emptyChain && !cn.inTx && !cn.pinned && be.isClosed() {
 		if err := e.ctr.chain.Connect(ctx, middleware.Call{Op: middleware.OpConnect, Session: cn}); err != nil {
 			return nil, err
 		}
@@ -60,9 +69,18 @@ func (e *executor) ready(ctx context.Context, cn *conn, want middleware.State) (
 	return be, nil
 }
 
-// after updates what the driver knows of the session once a statement ran.
+// after updates what the driver knows of the session once a statement ran. With no state
+// declared, no middleware and a plain statement (one command starting with a letter other
+// than L or D) there is nothing to update.
 func (e *executor) after(ctx context.Context, cn *conn, be *backend, sql string, err error) {
-	if (len(be.applied) > 0 || !e.ctr.emptyChain) && changesSession(sql) {
+	if len(be.applied) > 0 || !cn.emptyChain || be.nc != nil && !plainStatement(sql) {
+		e.afterSlow(ctx, cn, be, sql, err)
+	}
+}
+
+//go:noinline
+func (e *executor) afterSlow(ctx context.Context, cn *conn, be *backend, sql string, err error) {
+	if (len(be.applied) > 0 || !cn.emptyChain) && changesSession(sql) {
 		be.forget()
 		cn.pinned = true
 	}
@@ -88,36 +106,19 @@ func (e *executor) Ping(ctx context.Context, c middleware.Call) error {
 	return be.pinger.Ping(ctx)
 }
 
-// livenessMinIdle is how long a connection must have been out of use since its previous
-// checkout before the checkout checks, with one non-blocking read, that the server did not
-// close it. A connection recycled within a millisecond is no likelier to have died than during
-// the statement itself, and the check would cost a system call on every query of a busy pool.
-// Missing a dead connection is safe either way: the statement then fails with nothing re-run.
-const livenessMinIdle = time.Millisecond
-
 func (e *executor) ResetSession(ctx context.Context, c middleware.Call) error {
-	be := session(c.Session).be
-	if be.isClosed() {
+	return e.resetSession(ctx, session(c.Session).be)
+}
+
+// resetSession readies a backend for its next borrower: pgx stdlib's ResetSession, with the
+// liveness check (shouldPing), after UNLISTEN when the session may have subscribed.
+func (e *executor) resetSession(ctx context.Context, be *backend) error {
+	if be.closed {
 		return driver.ErrBadConn
 	}
-	if be.nc != nil && be.idleSinceCheckout() >= livenessMinIdle {
-		alive, pending := be.nc.liveness()
-		if !alive {
-			_ = be.close()
-			return driver.ErrBadConn
-		}
-		if pending {
-			// Let pgx read what the server sent: a terminated backend's FATAL error closes it.
-			if err := be.pgx().PgConn().Ping(ctx); err != nil {
-				_ = be.close()
-				return driver.ErrBadConn
-			}
-		}
-	}
-	if be.nc != nil && be.nc.listened.Load() && be.nc.listened.Swap(false) {
-		if err := be.pgx().PgConn().Exec(ctx, "UNLISTEN *").Close(); err != nil {
-			_ = be.close()
-			return driver.ErrBadConn
+	if nc := be.nc; nc != nil && nc.listened.Load() {
+		if err := e.unlisten(ctx, be); err != nil {
+			return err
 		}
 	}
 	if be.sc != nil {
@@ -125,6 +126,21 @@ func (e *executor) ResetSession(ctx context.Context, c middleware.Call) error {
 	}
 	if be.resetter != nil {
 		return be.resetter.ResetSession(ctx)
+	}
+	return nil
+}
+
+// unlisten ends every subscription of a session that may have run LISTEN, so that the next
+// borrower neither receives nor (through database/sql) silently drops them.
+//
+//go:noinline
+func (e *executor) unlisten(ctx context.Context, be *backend) error {
+	if !be.nc.listened.Swap(false) {
+		return nil
+	}
+	if err := be.pgx().PgConn().Exec(ctx, "UNLISTEN *").Close(); err != nil {
+		_ = be.close()
+		return driver.ErrBadConn
 	}
 	return nil
 }
@@ -268,21 +284,20 @@ func borrow(ctx context.Context, t middleware.Target) (*conn, error) {
 var errNotPgprovider = errors.New("pgprovider: a routing target returned a connection that is not a pgprovider connection")
 
 func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Result, error) {
-	if s.Target != nil {
-		rc, err := borrow(ctx, s.Target)
-		if err != nil {
-			return nil, err
-		}
-		target := s.Target
-		s.Target, s.Session = nil, rc
-		res, err := rc.ctr.exec.Exec(ctx, s)
-		target.Release(rc, err)
-		return res, err
-	}
+	return e.exec(ctx, &s)
+}
+
+// exec is Exec with the payload by pointer; it does not modify *s.
+//
+// exec and query are the path of every statement. What most statements need is written
+// inline and kept short; routing, borrowed transactions, other backend drivers and errors go
+// to functions of their own, so that the common path spans few instruction cache lines (the
+// server's work between two statements on the same CPU evicts them, and refetching them
+// costs more than the instructions themselves).
+func (e *executor) exec(ctx context.Context, s *middleware.Statement) (driver.Result, error) {
 	cn := session(s.Session)
-	if rc := cn.txConn; rc != nil { // a transaction running on a borrowed connection
-		s.Session = rc
-		return rc.ctr.exec.Exec(ctx, s)
+	if s.Target != nil || cn.txConn != nil {
+		return e.execElsewhere(ctx, cn, s)
 	}
 	be, err := e.ready(ctx, cn, s.State)
 	if err != nil {
@@ -290,14 +305,12 @@ func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Res
 	}
 	w0 := be.written()
 	var res driver.Result
-	if st := cn.stmt; s.Prepared && be.sc == nil && st != nil {
-		res, err = e.stmtExec(ctx, be, st, s.Args)
-	} else if be.sc != nil {
+	if be.sc != nil {
 		// pgx stdlib prepares a statement under its SQL text, so running the text runs the
 		// prepared statement on the backend that has it, and plain SQL on any other.
 		res, err = be.sc.ExecContext(ctx, s.SQL, s.Args)
 	} else {
-		res, err = be.execer.ExecContext(ctx, s.SQL, s.Args)
+		res, err = e.execOther(ctx, cn, be, s)
 	}
 	e.after(ctx, cn, be, s.SQL, err)
 	if err != nil {
@@ -306,68 +319,136 @@ func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Res
 	return res, nil
 }
 
-func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+// execElsewhere runs a statement a routing middleware sent to another pool, or one of a
+// transaction that runs on a borrowed connection.
+//
+//go:noinline
+func (e *executor) execElsewhere(ctx context.Context, cn *conn, s *middleware.Statement) (driver.Result, error) {
+	b := *s
 	if s.Target != nil {
-		target := s.Target
-		rc, err := borrow(ctx, target)
+		rc, err := borrow(ctx, s.Target)
 		if err != nil {
 			return nil, err
 		}
-		s.Target, s.Session = nil, rc
-		start := time.Now()
-		r, err := rc.ctr.exec.Query(ctx, s)
-		if err != nil {
-			target.Release(rc, err)
-			return nil, err
-		}
-		return e.adopt(r, target, start), nil // released when the result set closes
+		b.Target, b.Session = nil, rc
+		res, err := rc.exec.exec(ctx, &b)
+		s.Target.Release(rc, err)
+		return res, err
 	}
-	if rc := session(s.Session).txConn; rc != nil {
-		// A transaction running on a borrowed connection: its result sets stay with it.
-		s.Session = rc
-		start := time.Now()
-		r, err := rc.ctr.exec.Query(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		return e.adopt(r, nil, start), nil
+	b.Session = cn.txConn
+	return cn.txConn.exec.exec(ctx, &b)
+}
+
+// execOther runs a statement on a backend driver other than pgx stdlib (go-sqlmock in tests).
+//
+//go:noinline
+func (e *executor) execOther(ctx context.Context, cn *conn, be *backend, s *middleware.Statement) (driver.Result, error) {
+	if st := cn.stmt; s.Prepared && st != nil {
+		return e.stmtExec(ctx, be, st, s.Args)
 	}
+	return be.execer.ExecContext(ctx, s.SQL, s.Args)
+}
+
+func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+	return e.query(ctx, &s)
+}
+
+// query is Query with the payload by pointer; it does not modify *s.
+func (e *executor) query(ctx context.Context, s *middleware.Statement) (driver.Rows, error) {
 	cn := session(s.Session)
+	if s.Target != nil || cn.txConn != nil {
+		return e.queryElsewhere(ctx, cn, s)
+	}
 	be, err := e.ready(ctx, cn, s.State)
 	if err != nil {
 		return nil, err
 	}
 	var start time.Time
-	if e.ctr.rowsEnd {
-		start = time.Now()
+	if cn.rowsEnd {
+		start = time.Now() // before the statement, so the duration includes it
 	}
 	w0 := be.written()
 	var r driver.Rows
-	if st := cn.stmt; s.Prepared && be.sc == nil && st != nil {
-		r, err = e.stmtQuery(ctx, be, st, s.Args)
-	} else if be.sc != nil {
+	if be.sc != nil {
 		r, err = be.sc.QueryContext(ctx, s.SQL, s.Args)
 	} else {
-		r, err = be.queryer.QueryContext(ctx, s.SQL, s.Args)
+		r, err = e.queryOther(ctx, cn, be, s)
 	}
 	e.after(ctx, cn, be, s.SQL, err)
 	if err != nil {
 		return nil, e.classify(ctx, be, s.Op, err, w0)
 	}
 	w := &cn.rows
+	if w.inUse || cn.rowsEnd {
+		return e.wrap(ctx, cn, r, s, start), nil
+	}
+	w.inner, w.c, w.inUse = r, cn, true
+	return w, nil
+}
+
+// wrap wraps a result set that needs more than the session's free wrapper: one that ends
+// through OpRowsEnd, or one opened while another of the session's is still open.
+//
+//go:noinline
+func (e *executor) wrap(ctx context.Context, cn *conn, r driver.Rows, s *middleware.Statement, start time.Time) *rows {
+	w := &cn.rows
 	if w.inUse {
 		w = new(rows) // a result set of this session is still open: pgx refuses a second one
 	}
-	*w = rows{inner: r, c: cn, ctx: ctx, s: s, start: start, inUse: true}
-	return w, nil
+	w.inner, w.c, w.inUse = r, cn, true
+	if cn.rowsEnd {
+		w.ctx, w.s, w.start, w.cold = ctx, *s, start, true
+	}
+	return w
+}
+
+// queryElsewhere runs a query a routing middleware sent to another pool, or one of a
+// transaction that runs on a borrowed connection.
+//
+//go:noinline
+func (e *executor) queryElsewhere(ctx context.Context, cn *conn, s *middleware.Statement) (driver.Rows, error) {
+	b := *s
+	if target := s.Target; target != nil {
+		rc, err := borrow(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		b.Target, b.Session = nil, rc
+		start := time.Now()
+		r, err := rc.exec.query(ctx, &b)
+		if err != nil {
+			target.Release(rc, err)
+			return nil, err
+		}
+		return e.adopt(ctx, r, &b, target, start), nil // released when the result set closes
+	}
+	// A transaction running on a borrowed connection: its result sets stay with it.
+	rc := cn.txConn
+	b.Session = rc
+	start := time.Now()
+	r, err := rc.exec.query(ctx, &b)
+	if err != nil {
+		return nil, err
+	}
+	return e.adopt(ctx, r, &b, nil, start), nil
+}
+
+// queryOther runs a query on a backend driver other than pgx stdlib (go-sqlmock in tests).
+//
+//go:noinline
+func (e *executor) queryOther(ctx context.Context, cn *conn, be *backend, s *middleware.Statement) (driver.Rows, error) {
+	if st := cn.stmt; s.Prepared && st != nil {
+		return e.stmtQuery(ctx, be, st, s.Args)
+	}
+	return be.queryer.QueryContext(ctx, s.SQL, s.Args)
 }
 
 // adopt makes a result set produced on a borrowed connection end through this session's
 // chain: its start time, the pool to return the connection to (nil inside a transaction),
 // and the chain that runs OpRowsEnd.
-func (e *executor) adopt(r driver.Rows, target middleware.Target, start time.Time) driver.Rows {
+func (e *executor) adopt(ctx context.Context, r driver.Rows, s *middleware.Statement, target middleware.Target, start time.Time) driver.Rows {
 	w := r.(*rows)
-	w.target, w.start = target, start
+	w.ctx, w.s, w.target, w.start, w.cold = ctx, *s, target, start, true
 	if e.ctr.rowsEnd {
 		w.chain = e.ctr.chain
 	}

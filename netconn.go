@@ -3,7 +3,6 @@ package pgprovider
 import (
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,8 +15,9 @@ import (
 // anything, whether the server closed the connection while it sat idle in the pool.
 type netConn struct {
 	net.Conn
+	// written is the number of bytes written (atomic: pgx writes its Terminate message from
+	// a goroutine of its own when it closes a broken connection).
 	written atomic.Uint64
-	reading atomic.Int32 // reads in progress (pgx's background reader may wait in one while idle)
 	// listened is set when the session may LISTEN: a notification arrived (and was dropped)
 	// or a statement mentioned LISTEN. ResetSession then runs UNLISTEN * before reuse.
 	listened atomic.Bool
@@ -26,11 +26,10 @@ type netConn struct {
 	lastErr error
 
 	raw    syscall.RawConn // nil when the connection is not a plain socket (TLS, custom dialers)
-	peekFn func(fd uintptr) bool
-	pbuf   [16]byte
+	peekFn func(fd uintptr)
+	pbuf   [1]byte
 	pn     int
 	perr   error
-	peeked []byte // bytes read by a liveness check, returned by the next Read
 }
 
 func newNetConn(c net.Conn) *netConn {
@@ -57,14 +56,7 @@ func (c *netConn) Write(b []byte) (int, error) {
 }
 
 func (c *netConn) Read(b []byte) (int, error) {
-	if len(c.peeked) > 0 {
-		n := copy(b, c.peeked)
-		c.peeked = c.peeked[n:]
-		return n, nil
-	}
-	c.reading.Add(1)
 	n, err := c.Conn.Read(b)
-	c.reading.Add(-1)
 	if err != nil {
 		c.setErr(err)
 	}
@@ -89,27 +81,23 @@ func (c *netConn) netErr() error {
 	return c.lastErr
 }
 
-func (c *netConn) peek(fd uintptr) bool {
-	c.pn, c.perr = syscall.Read(int(fd), c.pbuf[:])
-	return true
+// peek looks at the socket's receive queue without taking anything from it and without
+// waiting: MSG_PEEK leaves any data for pgx, MSG_DONTWAIT makes an empty queue EAGAIN.
+func (c *netConn) peek(fd uintptr) {
+	c.pn, _, c.perr = syscall.Recvfrom(int(fd), c.pbuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 }
 
-// liveness reports, without blocking or writing, whether the idle connection is still open
-// (alive) and whether the server sent something unsolicited (pending) that the caller should
-// let pgx process, for example the FATAL error a terminated backend sends before closing.
+// liveness reports, without blocking, writing or consuming anything, whether the idle
+// connection is still open (alive) and whether the server sent something unsolicited
+// (pending) that the caller should let pgx process, for example the FATAL error a terminated
+// backend sends before closing. It takes no lock on the socket, so a read pgx's background
+// reader left waiting on the idle connection neither blocks it nor loses data to it.
 func (c *netConn) liveness() (alive, pending bool) {
-	if c.raw == nil || len(c.peeked) > 0 {
-		return true, len(c.peeked) > 0
-	}
-	if c.reading.Load() > 0 {
-		// pgx's background reader is already waiting for data on the socket (it holds the
-		// descriptor's read lock): it will deliver whatever arrives, so do not compete.
+	if c.raw == nil {
 		return true, false
 	}
-	if err := c.raw.Read(c.peekFn); err != nil {
-		// A read deadline in the past (set by whoever borrowed the connection) says nothing
-		// about the connection: the check could not run, so do not condemn it.
-		return errors.Is(err, os.ErrDeadlineExceeded), false
+	if err := c.raw.Control(c.peekFn); err != nil {
+		return false, false // the socket is closed
 	}
 	switch {
 	case c.perr == syscall.EAGAIN:
@@ -120,7 +108,6 @@ func (c *netConn) liveness() (alive, pending bool) {
 	case c.pn == 0:
 		return false, false // EOF: the server closed the connection
 	default:
-		c.peeked = c.pbuf[:c.pn]
 		return true, true
 	}
 }

@@ -18,15 +18,19 @@ import (
 // It implements exactly the optional interfaces *stdlib.Rows implements (rows_go127.go adds
 // driver.RowsColumnScanner on Go 1.27).
 type rows struct {
+	// What every result set uses comes first, in one cache line: a result set of the empty
+	// chain touches nothing else.
 	inner driver.Rows
 	c     *conn
-	ctx   context.Context
-	s     middleware.Statement
-	start time.Time
 	n     int64
 	err   error // the error that ended iteration
 	done  bool
 	inUse bool // handed out and not closed yet (embedded wrapper only)
+	cold  bool // a field below is set: Close clears them
+
+	ctx   context.Context      // for OpRowsEnd
+	start time.Time            // for OpRowsEnd
+	s     middleware.Statement // for OpRowsEnd
 
 	vals []driver.Value // the current row, read with Next for a backend without column scanning (Go 1.27)
 
@@ -44,20 +48,25 @@ var (
 
 func (r *rows) Columns() []string { return r.inner.Columns() }
 
+// Next reads the next row. An error that ends iteration is classified (see end): database/sql
+// hands Next's error to the application as Rows.Err, and closes the result set itself.
 func (r *rows) Next(dest []driver.Value) error {
-	err := r.inner.Next(dest)
-	r.track(err)
-	return err
+	if err := r.inner.Next(dest); err != nil {
+		return r.end(err)
+	}
+	r.n++
+	return nil
 }
 
-func (r *rows) track(err error) {
-	switch err {
-	case nil:
-		r.n++
-	case io.EOF:
-	default:
-		r.err = r.c.ctr.exec.classifyRows(r.c, err)
+// end records the error that ended iteration and returns what the application must see:
+// io.EOF as is; for a connection lost while the rows arrived, an *OutcomeUnknownError (the
+// statement reached the server); any other error unchanged.
+func (r *rows) end(err error) error {
+	if err == io.EOF {
+		return err
 	}
+	r.err = r.c.exec.classifyRows(r.c, err)
+	return r.err
 }
 
 // Close ends the result set: it closes pgx's rows and runs OpRowsEnd through the chain once.
@@ -67,14 +76,30 @@ func (r *rows) Close() error {
 	}
 	r.done = true
 	if err := r.inner.Close(); err != nil && r.err == nil {
-		r.err = r.c.ctr.exec.classifyRows(r.c, err)
+		r.err = r.c.exec.classifyRows(r.c, err)
 	}
-	err, c, target := r.err, r.c, r.target
+	if r.cold {
+		return r.closeCold()
+	}
+	// No OpRowsEnd to run (Query sets cold when one is) and nothing borrowed.
+	err := r.err
+	if r == &r.c.rows { // free for the session's next result set
+		r.inner, r.c, r.n, r.err, r.done, r.inUse = nil, nil, 0, nil, false, false
+	}
+	return err
+}
+
+// closeCold ends a result set that runs OpRowsEnd or holds a borrowed connection.
+//
+//go:noinline
+func (r *rows) closeCold() error {
+	c := r.c
+	err, target := r.err, r.target
 	chain := c.ctr.chain
 	if r.chain != nil {
 		chain = r.chain
 	}
-	if r.chain != nil || (target == nil && c.ctr.rowsEnd) {
+	if r.chain != nil || (target == nil && c.rowsEnd) {
 		err = chain.RowsEnd(r.ctx, middleware.RowsEnd{Statement: r.s, Rows: r.n, Err: r.err, Duration: time.Since(r.start)})
 	}
 	ended := r.err

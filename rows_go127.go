@@ -18,12 +18,15 @@ func (r *rows) NextRow() error {
 		err = x.NextRow()
 	} else {
 		if r.vals == nil {
-			r.vals = make([]driver.Value, len(r.inner.Columns()))
+			r.vals, r.cold = make([]driver.Value, len(r.inner.Columns())), true
 		}
 		err = r.inner.Next(r.vals)
 	}
-	r.track(err)
-	return err
+	if err != nil {
+		return r.end(err)
+	}
+	r.n++
+	return nil
 }
 
 // ScanColumn implements driver.RowsColumnScanner (Go 1.27).

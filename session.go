@@ -125,6 +125,9 @@ func equalFold(a, b string) bool {
 // PLANS or DEALLOCATE (the server dropped prepared statements behind pgx's back). Only the
 // first words of the commands count: a table named "listeners" is not a LISTEN.
 func statementVerbs(sql string) (listen, dropped bool) {
+	if plainStatement(sql) {
+		return false, false
+	}
 	for more := true; more; {
 		var w, rest string
 		w, rest, sql, more = nextCommand(sql)
@@ -139,6 +142,16 @@ func statementVerbs(sql string) (listen, dropped bool) {
 		}
 	}
 	return listen, dropped
+}
+
+// plainStatement reports a statement that is one command starting with a letter other than
+// L or D: almost every statement, and never a LISTEN, DISCARD or DEALLOCATE.
+func plainStatement(sql string) bool {
+	if len(sql) == 0 {
+		return false
+	}
+	c := sql[0] | 0x20
+	return c >= 'a' && c <= 'z' && c != 'l' && c != 'd' && strings.IndexByte(sql, ';') < 0
 }
 
 // skipNoise skips leading white space, parentheses and comments.

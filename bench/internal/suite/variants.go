@@ -49,6 +49,7 @@ func Variants() []Variant {
 		{Name: Raw, Doc: `pgx v5 stdlib, sql.Open("pgx", dsn)`, Open: openRaw},
 		{Name: Control, Doc: "pgx v5 stdlib again, a second *sql.DB opened like raw: the A/A control, whose ratio to raw is the method's own bias and noise", Open: openRaw},
 		{Name: "empty", Doc: "pgprovider.Open(dsn), no middleware", Open: openEmpty},
+		{Name: "thin", Doc: "a do-nothing driver.Conn over pgx stdlib that forwards each call and returns pgx's own result sets (bench-only): the cost of one more layer of calls, a floor under any driver built on pgx stdlib", Open: openThin},
 		{Name: "five", Doc: "pgprovider with five pass-through middleware.Funcs (Exec, Query, Begin, Commit, RowsEnd)", Open: openFive},
 		{Name: "otelsql-noop", Doc: "XSAM/otelsql over pgx stdlib, no-op tracer and meter", Open: openOtelNoop},
 		{Name: "otelsql-sdk", Doc: "XSAM/otelsql over pgx stdlib, SDK tracer, always sample, dropping span processor", Open: openOtelSDK},

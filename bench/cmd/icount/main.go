@@ -1,0 +1,62 @@
+// Command icount runs one workload of one variant n times on one connection, after a warm-up,
+// so that valgrind can count the client's instructions: run it under callgrind for two values
+// of n and the difference divided by the difference of n is the client's instructions per
+// operation, a figure that does not move with the machine's load (see bench/icount.sh).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/pgprovider/pgprovider/bench/internal/suite"
+)
+
+func main() {
+	variant := flag.String("variant", "raw", "variant name")
+	workload := flag.String("workload", "select1", "workload name")
+	n := flag.Int("n", 1000, "operations after the warm-up")
+	warm := flag.Int("warm", 200, "warm-up operations")
+	flag.Parse()
+	dsn := os.Getenv("BENCH_DSN")
+	if dsn == "" {
+		fmt.Fprintln(os.Stderr, "icount: BENCH_DSN must name a running server")
+		os.Exit(2)
+	}
+	if err := run(dsn, *variant, *workload, *n, *warm); err != nil {
+		fmt.Fprintln(os.Stderr, "icount:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dsn, variant, workload string, n, warm int) error {
+	ctx := context.Background()
+	vs := suite.Select(suite.Variants(), variant)
+	var v *suite.Variant
+	for i := range vs {
+		if vs[i].Name == variant {
+			v = &vs[i]
+		}
+	}
+	ws := suite.SelectWorkloads(suite.Workloads(), workload)
+	if v == nil || len(ws) != 1 {
+		return fmt.Errorf("unknown variant %q or workload %q", variant, workload)
+	}
+	db, err := v.Open(dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	if err := suite.Setup(ctx, db); err != nil {
+		return err
+	}
+	for i := 0; i < warm+n; i++ {
+		if err := ws[0].Op(ctx, db, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package pgprovider
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// livenessMinIdle is how long a connection must have been out of use since its previous
+// checkout before the checkout checks, with one non-blocking look at the socket, that the
+// server did not close it. A connection recycled within a millisecond is no likelier to have
+// died than during the statement itself, and the check would cost a system call on every
+// query of a busy pool. Missing a dead connection is safe either way: the statement then fails
+// with nothing re-run.
+const livenessMinIdle = time.Millisecond
+
+// pingMinIdle is pgx stdlib's own rule, kept: after a second out of use, a checkout makes one
+// round trip, which also finds a connection whose network path died without a FIN or RST.
+const pingMinIdle = time.Second
+
+// shouldPing decides, at each checkout of a pgx stdlib connection, whether pgx must make a
+// round trip before handing it out (stdlib.OptionShouldPing). pgx measures the idle time; this
+// adds a check that costs no round trip: a connection idle for a millisecond or more whose
+// socket the server closed, or on which it sent something unsolicited (a terminated backend's
+// FATAL error), is pinged, so that pgx reads what arrived and reports the connection bad.
+func shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
+	if p.IdleDuration > pingMinIdle {
+		return true
+	}
+	if p.IdleDuration < livenessMinIdle {
+		return false
+	}
+	nc, ok := p.Conn.PgConn().Conn().(*netConn)
+	if !ok {
+		return false
+	}
+	alive, pending := nc.liveness()
+	if !alive {
+		// Nothing may reach a socket the server closed: close it here, and the ping fails
+		// at once, without writing, so pgx reports the connection bad.
+		_ = nc.Conn.Close()
+	}
+	return !alive || pending
+}
