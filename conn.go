@@ -109,12 +109,38 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	return &c.tx, nil
 }
 
+// ExecContext and QueryContext of a session without middleware run the statement on pgx
+// stdlib in this single frame: the plain path. The frames alive while a statement waits for
+// the server are the ones whose code and stack lines the server's work evicts from the CPU's
+// caches, and each costs a refetch when the answer arrives; pgx stdlib has one such frame, and
+// so does this path. It keeps the executor's rules (without middleware no state is declared
+// and no backend replaced); a statement that may LISTEN or DISCARD, an error or a second open
+// result set finish in execEnd and queryEnd, as in executor.exec and executor.query.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if be := c.be; c.emptyChain && be.sc != nil {
+		// The plain path (see ExecContext).
+		w0 := be.written()
+		res, err := be.sc.ExecContext(ctx, query, args)
+		if err == nil && plainStatement(query) {
+			return res, nil
+		}
+		return c.exec.execEnd(ctx, c, be, query, res, err, w0)
+	}
 	s := middleware.Statement{Op: middleware.OpExec, Session: c, SQL: query, Args: args, InTx: c.inTx}
 	return c.execute(ctx, &s)
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if be := c.be; c.emptyChain && be.sc != nil {
+		// The plain path (see ExecContext).
+		w0 := be.written()
+		r, err := be.sc.QueryContext(ctx, query, args)
+		if err == nil && !c.rows.inUse && plainStatement(query) {
+			c.rows.inner, c.rows.c, c.rows.inUse = r, c, true
+			return &c.rows, nil
+		}
+		return c.exec.queryEnd(ctx, c, be, query, r, err, w0)
+	}
 	s := middleware.Statement{Op: middleware.OpQuery, Session: c, SQL: query, Args: args, InTx: c.inTx}
 	return c.query(ctx, &s)
 }
@@ -146,6 +172,9 @@ func (c *conn) CheckNamedValue(*driver.NamedValue) error { return nil }
 
 func (c *conn) ResetSession(ctx context.Context) error {
 	if c.directReset {
+		if be := c.be; !be.closed && be.sc != nil && (be.nc == nil || !be.nc.listened.Load()) {
+			return be.sc.ResetSession(ctx) // with the liveness check (shouldPing)
+		}
 		return c.exec.resetSession(ctx, c.be)
 	}
 	return c.ctr.chain.ResetSession(ctx, middleware.Call{Op: middleware.OpResetSession, Session: c})

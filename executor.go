@@ -319,6 +319,35 @@ func (e *executor) exec(ctx context.Context, s *middleware.Statement) (driver.Re
 	return res, nil
 }
 
+// execEnd finishes a statement conn.ExecContext ran on the plain path: what executor.exec does
+// after running it.
+//
+//go:noinline
+func (e *executor) execEnd(ctx context.Context, cn *conn, be *backend, sql string, res driver.Result, err error, w0 uint64) (driver.Result, error) {
+	e.after(ctx, cn, be, sql, err)
+	if err != nil {
+		return nil, e.classify(ctx, be, middleware.OpExec, err, w0)
+	}
+	return res, nil
+}
+
+// queryEnd finishes a query conn.QueryContext ran on the plain path: what executor.query does
+// after running it.
+//
+//go:noinline
+func (e *executor) queryEnd(ctx context.Context, cn *conn, be *backend, sql string, r driver.Rows, err error, w0 uint64) (driver.Rows, error) {
+	e.after(ctx, cn, be, sql, err)
+	if err != nil {
+		return nil, e.classify(ctx, be, middleware.OpQuery, err, w0)
+	}
+	w := &cn.rows
+	if w.inUse {
+		w = new(rows) // a result set of this session is still open: pgx refuses a second one
+	}
+	w.inner, w.c, w.inUse = r, cn, true
+	return w, nil
+}
+
 // execElsewhere runs a statement a routing middleware sent to another pool, or one of a
 // transaction that runs on a borrowed connection.
 //

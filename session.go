@@ -147,12 +147,12 @@ func statementVerbs(sql string) (listen, dropped bool) {
 // plainStatement reports a statement that is one command starting with a letter other than
 // L or D: almost every statement, and never a LISTEN, DISCARD or DEALLOCATE.
 func plainStatement(sql string) bool {
-	if len(sql) == 0 {
-		return false
-	}
-	c := sql[0] | 0x20
-	return c >= 'a' && c <= 'z' && c != 'l' && c != 'd' && strings.IndexByte(sql, ';') < 0
+	return sql != "" && plainInitials>>(uint(sql[0]|0x20)-'a')&1 != 0 && strings.IndexByte(sql, ';') < 0
 }
+
+// plainInitials has a bit for each letter but L and D, by place in the alphabet (what is not
+// a letter shifts to a place beyond 25, or wraps around beyond 63: no bit).
+const plainInitials = (1<<26 - 1) &^ (1<<('l'-'a') | 1<<('d'-'a'))
 
 // skipNoise skips leading white space, parentheses and comments.
 func skipNoise(s string) string {

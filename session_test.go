@@ -91,3 +91,17 @@ func BenchmarkChangesSession(b *testing.B) {
 		})
 	}
 }
+
+func TestPlainStatement(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT 1": true, "select 1": true, "insert into t values (1)": true, "WITH x AS (SELECT 1) SELECT * FROM x": true,
+		"update t set a = 1": true, "zzz": true, "Abc": true,
+		"": false, "LISTEN x": false, "listen x": false, "DISCARD ALL": false, "deallocate p": false, "Delete from t": false,
+		"SELECT 1; LISTEN x": false, " LISTEN x": false, "(select 1)": false, "-- c\nselect 1": false, "/* c */ select 1": false,
+		"\x00": false, "{": false, "@": false, "`": false, "\xff": false, "1": false,
+	} {
+		if got := plainStatement(sql); got != want {
+			t.Errorf("plainStatement(%q) = %v, want %v", sql, got, want)
+		}
+	}
+}

@@ -18,19 +18,20 @@ func main() {
 	workload := flag.String("workload", "select1", "workload name")
 	n := flag.Int("n", 1000, "operations after the warm-up")
 	warm := flag.Int("warm", 200, "warm-up operations")
+	pin := flag.Int("pin", -1, "pin this process and the connection's server backend to this CPU (-1: no pinning)")
 	flag.Parse()
 	dsn := os.Getenv("BENCH_DSN")
 	if dsn == "" {
 		fmt.Fprintln(os.Stderr, "icount: BENCH_DSN must name a running server")
 		os.Exit(2)
 	}
-	if err := run(dsn, *variant, *workload, *n, *warm); err != nil {
+	if err := run(dsn, *variant, *workload, *n, *warm, *pin); err != nil {
 		fmt.Fprintln(os.Stderr, "icount:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dsn, variant, workload string, n, warm int) error {
+func run(dsn, variant, workload string, n, warm, pin int) error {
 	ctx := context.Background()
 	vs := suite.Select(suite.Variants(), variant)
 	var v *suite.Variant
@@ -52,6 +53,14 @@ func run(dsn, variant, workload string, n, warm int) error {
 	db.SetMaxIdleConns(1)
 	if err := suite.Setup(ctx, db); err != nil {
 		return err
+	}
+	if pin >= 0 {
+		if err := suite.PinProcess(pin); err != nil {
+			return err
+		}
+		if err := suite.WarmAndPin(ctx, db, 1, true, pin); err != nil {
+			return err
+		}
 	}
 	for i := 0; i < warm+n; i++ {
 		if err := ws[0].Op(ctx, db, i); err != nil {
