@@ -113,21 +113,25 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 // stdlib in this single frame: the plain path. The frames alive while a statement waits for
 // the server are the ones whose code and stack lines the server's work evicts from the CPU's
 // caches, and each costs a refetch when the answer arrives; pgx stdlib has one such frame, and
-// so does this path. It keeps the executor's rules (without middleware no state is declared
-// and no backend replaced); a statement that may LISTEN or DISCARD, an error or a second open
-// result set finish in execEnd and queryEnd, as in executor.exec and executor.query.
+// so does this path. It keeps the executor's rules (without middleware no backend is replaced
+// and no state declared for this session); a statement that may LISTEN or DISCARD, one on a
+// backend with applied state (a connection a routing middleware borrowed), an error or a
+// second open result set finish in execEnd and queryEnd, as in executor.exec and executor.query.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if be := c.be; c.emptyChain && be.sc != nil {
 		// The plain path (see ExecContext).
 		w0 := be.written()
 		res, err := be.sc.ExecContext(ctx, query, args)
-		if err == nil && plainStatement(query) {
+		if err == nil && len(be.applied) == 0 && plainStatement(query) {
 			return res, nil
 		}
 		return c.exec.execEnd(ctx, c, be, query, res, err, w0)
 	}
 	s := middleware.Statement{Op: middleware.OpExec, Session: c, SQL: query, Args: args, InTx: c.inTx}
-	return c.execute(ctx, &s)
+	if c.directExec { // as execute, in this frame
+		return c.exec.Exec(ctx, s)
+	}
+	return c.ctr.chain.Exec(ctx, s)
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -135,31 +139,35 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		// The plain path (see ExecContext).
 		w0 := be.written()
 		r, err := be.sc.QueryContext(ctx, query, args)
-		if err == nil && !c.rows.inUse && plainStatement(query) {
+		if err == nil && !c.rows.inUse && len(be.applied) == 0 && plainStatement(query) {
 			c.rows.inner, c.rows.c, c.rows.inUse = r, c, true
 			return &c.rows, nil
 		}
 		return c.exec.queryEnd(ctx, c, be, query, r, err, w0)
 	}
 	s := middleware.Statement{Op: middleware.OpQuery, Session: c, SQL: query, Args: args, InTx: c.inTx}
-	return c.query(ctx, &s)
+	if c.directQuery { // as query, in this frame
+		return c.exec.Query(ctx, s)
+	}
+	return c.ctr.chain.Query(ctx, s)
 }
 
-// execute runs an exec or prepared-statement exec through the chain. The payload travels by
-// pointer as far as the executor when no middleware wraps the operation.
-func (c *conn) execute(ctx context.Context, s *middleware.Statement) (driver.Result, error) {
+// execute runs an exec or prepared-statement exec through the chain, or straight to the
+// executor when no middleware wraps it.
+func (c *conn) execute(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 	if c.directExec {
-		return c.exec.exec(ctx, s)
+		return c.exec.Exec(ctx, s)
 	}
-	return c.ctr.chain.Exec(ctx, *s)
+	return c.ctr.chain.Exec(ctx, s)
 }
 
-// query runs a query or prepared-statement query through the chain.
-func (c *conn) query(ctx context.Context, s *middleware.Statement) (driver.Rows, error) {
+// query runs a query or prepared-statement query through the chain, or straight to the
+// executor when no middleware wraps it.
+func (c *conn) query(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 	if c.directQuery {
-		return c.exec.query(ctx, s)
+		return c.exec.Query(ctx, s)
 	}
-	return c.ctr.chain.Query(ctx, *s)
+	return c.ctr.chain.Query(ctx, s)
 }
 
 func (c *conn) Ping(ctx context.Context) error {

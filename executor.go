@@ -283,21 +283,16 @@ func borrow(ctx context.Context, t middleware.Target) (*conn, error) {
 
 var errNotPgprovider = errors.New("pgprovider: a routing target returned a connection that is not a pgprovider connection")
 
-func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Result, error) {
-	return e.exec(ctx, &s)
-}
-
-// exec is Exec with the payload by pointer; it does not modify *s.
-//
-// exec and query are the path of every statement. What most statements need is written
+// Exec and Query are the path of every statement a middleware sees (without middleware,
+// conn.ExecContext and conn.QueryContext take a shorter one). What most statements need is written
 // inline and kept short; routing, borrowed transactions, other backend drivers and errors go
 // to functions of their own, so that the common path spans few instruction cache lines (the
 // server's work between two statements on the same CPU evicts them, and refetching them
 // costs more than the instructions themselves).
-func (e *executor) exec(ctx context.Context, s *middleware.Statement) (driver.Result, error) {
+func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 	cn := session(s.Session)
 	if s.Target != nil || cn.txConn != nil {
-		return e.execElsewhere(ctx, cn, s)
+		return e.execElsewhere(ctx, cn, &s)
 	}
 	be, err := e.ready(ctx, cn, s.State)
 	if err != nil {
@@ -310,7 +305,7 @@ func (e *executor) exec(ctx context.Context, s *middleware.Statement) (driver.Re
 		// prepared statement on the backend that has it, and plain SQL on any other.
 		res, err = be.sc.ExecContext(ctx, s.SQL, s.Args)
 	} else {
-		res, err = e.execOther(ctx, cn, be, s)
+		res, err = e.execOther(ctx, cn, be, &s)
 	}
 	e.after(ctx, cn, be, s.SQL, err)
 	if err != nil {
@@ -360,12 +355,12 @@ func (e *executor) execElsewhere(ctx context.Context, cn *conn, s *middleware.St
 			return nil, err
 		}
 		b.Target, b.Session = nil, rc
-		res, err := rc.exec.exec(ctx, &b)
+		res, err := rc.exec.Exec(ctx, b)
 		s.Target.Release(rc, err)
 		return res, err
 	}
 	b.Session = cn.txConn
-	return cn.txConn.exec.exec(ctx, &b)
+	return cn.txConn.exec.Exec(ctx, b)
 }
 
 // execOther runs a statement on a backend driver other than pgx stdlib (go-sqlmock in tests).
@@ -379,14 +374,9 @@ func (e *executor) execOther(ctx context.Context, cn *conn, be *backend, s *midd
 }
 
 func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
-	return e.query(ctx, &s)
-}
-
-// query is Query with the payload by pointer; it does not modify *s.
-func (e *executor) query(ctx context.Context, s *middleware.Statement) (driver.Rows, error) {
 	cn := session(s.Session)
 	if s.Target != nil || cn.txConn != nil {
-		return e.queryElsewhere(ctx, cn, s)
+		return e.queryElsewhere(ctx, cn, &s)
 	}
 	be, err := e.ready(ctx, cn, s.State)
 	if err != nil {
@@ -401,7 +391,7 @@ func (e *executor) query(ctx context.Context, s *middleware.Statement) (driver.R
 	if be.sc != nil {
 		r, err = be.sc.QueryContext(ctx, s.SQL, s.Args)
 	} else {
-		r, err = e.queryOther(ctx, cn, be, s)
+		r, err = e.queryOther(ctx, cn, be, &s)
 	}
 	e.after(ctx, cn, be, s.SQL, err)
 	if err != nil {
@@ -409,7 +399,7 @@ func (e *executor) query(ctx context.Context, s *middleware.Statement) (driver.R
 	}
 	w := &cn.rows
 	if w.inUse || cn.rowsEnd {
-		return e.wrap(ctx, cn, r, s, start), nil
+		return e.wrap(ctx, cn, r, &s, start), nil
 	}
 	w.inner, w.c, w.inUse = r, cn, true
 	return w, nil
@@ -444,7 +434,7 @@ func (e *executor) queryElsewhere(ctx context.Context, cn *conn, s *middleware.S
 		}
 		b.Target, b.Session = nil, rc
 		start := time.Now()
-		r, err := rc.exec.query(ctx, &b)
+		r, err := rc.exec.Query(ctx, b)
 		if err != nil {
 			target.Release(rc, err)
 			return nil, err
@@ -455,7 +445,7 @@ func (e *executor) queryElsewhere(ctx context.Context, cn *conn, s *middleware.S
 	rc := cn.txConn
 	b.Session = rc
 	start := time.Now()
-	r, err := rc.exec.query(ctx, &b)
+	r, err := rc.exec.Query(ctx, b)
 	if err != nil {
 		return nil, err
 	}

@@ -25,21 +25,20 @@ const pingMinIdle = time.Second
 // socket the server closed, or on which it sent something unsolicited (a terminated backend's
 // FATAL error), is pinged, so that pgx reads what arrived and reports the connection bad.
 func shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
-	if p.IdleDuration > pingMinIdle {
-		return true
-	}
 	if p.IdleDuration < livenessMinIdle {
 		return false
 	}
-	nc, ok := p.Conn.PgConn().Conn().(*netConn)
-	if !ok {
-		return false
+	if nc, ok := p.Conn.PgConn().Conn().(*netConn); ok {
+		alive, pending := nc.liveness()
+		if !alive {
+			// Nothing may reach a socket the server closed: close it here, and the ping fails
+			// at once, without writing, so pgx reports the connection bad.
+			_ = nc.Conn.Close()
+			return true
+		}
+		if pending {
+			return true
+		}
 	}
-	alive, pending := nc.liveness()
-	if !alive {
-		// Nothing may reach a socket the server closed: close it here, and the ping fails
-		// at once, without writing, so pgx reports the connection bad.
-		_ = nc.Conn.Close()
-	}
-	return !alive || pending
+	return p.IdleDuration > pingMinIdle
 }

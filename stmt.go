@@ -43,13 +43,11 @@ func (s *stmt) done() { s.c.stmt = nil }
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	s.c.stmt = s
 	defer s.done()
-	st := middleware.Statement{Op: middleware.OpStmtExec, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.inTx, Prepared: true}
-	return s.c.execute(ctx, &st)
+	return s.c.execute(ctx, middleware.Statement{Op: middleware.OpStmtExec, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.inTx, Prepared: true})
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	s.c.stmt = s
 	defer s.done()
-	st := middleware.Statement{Op: middleware.OpStmtQuery, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.inTx, Prepared: true}
-	return s.c.query(ctx, &st)
+	return s.c.query(ctx, middleware.Statement{Op: middleware.OpStmtQuery, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.inTx, Prepared: true})
 }

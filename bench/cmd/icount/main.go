@@ -1,7 +1,14 @@
 // Command icount runs one workload of one variant n times on one connection, after a warm-up,
-// so that valgrind can count the client's instructions: run it under callgrind for two values
-// of n and the difference divided by the difference of n is the client's instructions per
-// operation, a figure that does not move with the machine's load (see bench/icount.sh).
+// so that valgrind can count the client's instructions, or perf can sample where its time goes:
+//
+//	BENCH_DSN='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' GOMAXPROCS=1 GOGC=off \
+//	  valgrind --tool=callgrind --callgrind-out-file=cg.out icount -variant empty -n 6000
+//	callgrind_annotate --inclusive=no cg.out | grep pgprovider/pgprovider\.
+//
+// A function's own instruction count divided by the operations run (n plus the warm-up) is
+// what it adds per operation, a figure that does not move with the machine's load; totals do
+// move a little, with the scheduler's work while the client waits for the server. With -pin,
+// the process and its connection's server backend share one CPU, as in bench/run.sh.
 package main
 
 import (

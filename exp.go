@@ -1,0 +1,3 @@
+package pgprovider
+
+const expNoRows = false
