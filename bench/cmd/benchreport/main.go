@@ -51,6 +51,7 @@ type options struct {
 	conns     string
 	blocks    int
 	blockOps  int
+	pblocks   int
 }
 
 func main() {
@@ -68,7 +69,8 @@ func main() {
 	flag.StringVar(&o.workloads, "workloads", "", "comma-separated workloads to run (empty: all)")
 	flag.StringVar(&o.conns, "conns", "1,8", "comma-separated connection counts (1: serial; more: that many goroutines and connections)")
 	flag.IntVar(&o.blocks, "blocks", 600, "interleaved blocks per 1-connection case after the rounds (0: none); the variants take turns block by block")
-	flag.IntVar(&o.blockOps, "block-ops", 100, "operations per interleaved block")
+	flag.IntVar(&o.blockOps, "block-ops", 100, "operations per interleaved block (with N connections: per goroutine, N goroutines)")
+	flag.IntVar(&o.pblocks, "parallel-blocks", 150, "interleaved blocks per case with more than one connection (0: none)")
 	flag.BoolVar(&o.short, "short", false, "smoke run: one round of one iteration, 20 connections for memory, no report")
 	flag.Parse()
 	if o.short {
@@ -83,6 +85,9 @@ func main() {
 		}
 		if o.blocks > 0 {
 			o.blocks = 2
+		}
+		if o.pblocks > 0 {
+			o.pblocks = 2
 		}
 	}
 	if err := flag.Set("test.benchtime", o.benchtime); err != nil {
@@ -242,7 +247,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 
 	var blocks map[caseKey][]sample
-	if o.blocks > 0 && slices.Contains(connCounts, 1) {
+	if o.blocks > 0 || o.pblocks > 0 {
 		if blocks, err = runBlocks(ctx, o, variants, workloads, dbs, pin, dog); err != nil {
 			return err
 		}
@@ -294,53 +299,93 @@ func shuffled(rng *rand.Rand, vs []suite.Variant) []suite.Variant {
 	return out
 }
 
-// runBlocks measures the 1-connection cases a second way: the variants take turns running
-// blocks of o.blockOps operations (a few hundred microseconds each), o.blocks blocks per
-// variant, in a new random order every turn, without forcing a garbage collection in
+// runBlocks measures the cases a second way: the variants take turns running blocks of
+// o.blockOps operations (a few hundred microseconds each; with N connections, N goroutines
+// run o.blockOps operations each), o.blocks blocks per 1-connection case and o.pblocks per
+// parallel case, in a new random order every turn, without forcing a garbage collection in
 // between (a variant that allocates more pays for its collections). Slow phases of the machine
 // (other processes, the host's scheduling of the virtual CPU) last longer than a turn, so they
 // cancel in the ratio of a block to raw's block of the same turn.
 func runBlocks(ctx context.Context, o options, variants []suite.Variant, workloads []suite.Workload, dbs map[caseKey]*sql.DB, pin bool, dog *watchdog) (map[caseKey][]sample, error) {
 	out := map[caseKey][]sample{}
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, w := range workloads {
-		logf("blocks: %s, %d blocks of %d operations per variant", w.Name, o.blocks, o.blockOps)
-		for _, v := range variants {
-			db := dbs[caseKey{variant: v.Name, conns: 1}]
-			if err := warmAndPin(ctx, db, 1, pin, o.cpu); err != nil {
-				return nil, fmt.Errorf("%s: %w", v.Name, err)
-			}
-			for i := range o.blockOps { // warm the statement caches
-				if err := w.Op(ctx, db, i); err != nil {
+	for _, conns := range connCounts {
+		turns := o.blocks
+		if conns > 1 {
+			turns = o.pblocks
+		}
+		if turns <= 0 {
+			continue
+		}
+		for _, w := range workloads {
+			logf("blocks: %s, %d connection(s), %d blocks of %d operations per variant", w.Name, conns, turns, conns*o.blockOps)
+			for _, v := range variants {
+				db := dbs[caseKey{variant: v.Name, conns: conns}]
+				if err := warmAndPin(ctx, db, conns, pin, o.cpu); err != nil {
+					return nil, fmt.Errorf("%s: %w", v.Name, err)
+				}
+				if err := runBlock(ctx, db, w, conns, o.blockOps, 0); err != nil { // warm the statement caches
 					return nil, fmt.Errorf("%s %s: %w", v.Name, w.Name, err)
 				}
 			}
-		}
-		op := 0
-		for range o.blocks {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			for _, v := range shuffled(rng, variants) {
-				db := dbs[caseKey{variant: v.Name, conns: 1}]
-				c0, t0 := processCPU(), time.Now()
-				for range o.blockOps {
-					if err := w.Op(ctx, db, op); err != nil {
+			op := 0
+			for range turns {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				for _, v := range shuffled(rng, variants) {
+					db := dbs[caseKey{variant: v.Name, conns: conns}]
+					c0, t0 := processCPU(), time.Now()
+					if err := runBlock(ctx, db, w, conns, o.blockOps, op); err != nil {
 						return nil, fmt.Errorf("%s %s: %w", v.Name, w.Name, err)
 					}
-					op++
+					t, c := time.Since(t0), processCPU()-c0
+					n := float64(conns * o.blockOps)
+					op += conns * o.blockOps
+					k := caseKey{work: w.Name, variant: v.Name, conns: conns}
+					out[k] = append(out[k], sample{
+						nsPerOp:  float64(t.Nanoseconds()) / n,
+						cpuPerOp: float64(c.Nanoseconds()) / n,
+					})
 				}
-				t, c := time.Since(t0), processCPU()-c0
-				k := caseKey{work: w.Name, variant: v.Name, conns: 1}
-				out[k] = append(out[k], sample{
-					nsPerOp:  float64(t.Nanoseconds()) / float64(o.blockOps),
-					cpuPerOp: float64(c.Nanoseconds()) / float64(o.blockOps),
-				})
+				dog.pet()
 			}
-			dog.pet()
 		}
 	}
 	return out, nil
+}
+
+// runBlock runs one block: ops operations on the calling goroutine for one connection, or
+// ops operations on each of conns goroutines (a pool of conns connections); first numbers
+// the operations.
+func runBlock(ctx context.Context, db *sql.DB, w suite.Workload, conns, ops, first int) error {
+	if conns <= 1 {
+		for i := range ops {
+			if err := w.Op(ctx, db, first+i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make(chan error, conns)
+	for g := range conns {
+		go func() {
+			for i := range ops {
+				if err := w.Op(ctx, db, first+g*ops+i); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var firstErr error
+	for range conns {
+		if err := <-errs; err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
 }
 
 // runBenchstat runs benchstat on the raw lines, variants as columns (raw pgx stdlib first).

@@ -81,7 +81,7 @@ type report struct {
 	variants  []suite.Variant
 	workloads []suite.Workload
 	samples   map[caseKey][]sample
-	blocks    map[caseKey][]sample // interleaved blocks of the 1-connection cases (-blocks)
+	blocks    map[caseKey][]sample // interleaved blocks (-blocks, -parallel-blocks)
 	mem       []memResult
 	benchstat string
 	elapsed   time.Duration
@@ -272,37 +272,50 @@ func (r *report) tables() string {
 	return sb.String()
 }
 
-// blocksTable shows the interleaved blocks of the 1-connection cases: per variant and
+// blocksTable shows the interleaved blocks, one table per connection count: per variant and
 // workload, the median over turns of the ratio to raw's block of the same turn with its 95%
 // interval, the ratio of mean times, and the ratio of client CPU times.
 func (r *report) blocksTable() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "### Interleaved blocks, 1 connection\n\n%d turns; in each turn every variant runs one block of %d operations, in a new random order. "+
-		"Cells: median over turns of the block's time per operation / raw's in the same turn [95%% interval]; ratio of mean times; ratio of client CPU times.\n\n",
-		r.opts.blocks, r.opts.blockOps)
-	sb.WriteString("| variant |")
-	for _, w := range r.workloads {
-		sb.WriteString(" " + w.Name + " |")
-	}
-	sb.WriteString("\n|---|" + strings.Repeat("---|", len(r.workloads)) + "\n")
-	for _, v := range r.variants {
-		fmt.Fprintf(&sb, "| %s |", v.Name)
+	for _, conns := range connCounts {
+		turns := r.opts.blocks
+		if conns > 1 {
+			turns = r.opts.pblocks
+		}
+		if len(r.blocks[caseKey{work: r.workloads[0].Name, variant: suite.Raw, conns: conns}]) == 0 {
+			continue
+		}
+		how := fmt.Sprintf("one block of %d operations", r.opts.blockOps)
+		if conns > 1 {
+			how = fmt.Sprintf("one block of %d goroutines running %d operations each over %d connections", conns, r.opts.blockOps, conns)
+		}
+		fmt.Fprintf(&sb, "### Interleaved blocks, %d connection(s)\n\n%d turns; in each turn every variant runs %s, in a new random order. "+
+			"Cells: median over turns of the block's time per operation / raw's in the same turn [95%% interval]; ratio of mean times; ratio of client CPU times.\n\n",
+			conns, turns, how)
+		sb.WriteString("| variant |")
 		for _, w := range r.workloads {
-			k, bk := caseKey{work: w.Name, variant: v.Name, conns: 1}, caseKey{work: w.Name, variant: suite.Raw, conns: 1}
-			if v.Name == suite.Raw {
-				ns, cpu := r.blockMeans(k)
-				fmt.Fprintf(&sb, " %.1f µs (CPU %.1f µs) |", ns/1e3, cpu/1e3)
-				continue
+			sb.WriteString(" " + w.Name + " |")
+		}
+		sb.WriteString("\n|---|" + strings.Repeat("---|", len(r.workloads)) + "\n")
+		for _, v := range r.variants {
+			fmt.Fprintf(&sb, "| %s |", v.Name)
+			for _, w := range r.workloads {
+				k, bk := caseKey{work: w.Name, variant: v.Name, conns: conns}, caseKey{work: w.Name, variant: suite.Raw, conns: conns}
+				if v.Name == suite.Raw {
+					ns, cpu := r.blockMeans(k)
+					fmt.Fprintf(&sb, " %.1f µs (CPU %.1f µs) |", ns/1e3, cpu/1e3)
+					continue
+				}
+				med, lo, hi := r.pairedCI(k, bk)
+				ns, _ := r.blockMeans(k)
+				bns, _ := r.blockMeans(bk)
+				_, direct := r.cpuRatios(k, bk)
+				fmt.Fprintf(&sb, " ×%.3f [%.3f–%.3f]; ×%.3f; CPU ×%.3f |", med, lo, hi, ns/bns, direct)
 			}
-			med, lo, hi := r.pairedCI(k, bk)
-			ns, _ := r.blockMeans(k)
-			bns, _ := r.blockMeans(bk)
-			_, direct := r.cpuRatios(k, bk)
-			fmt.Fprintf(&sb, " ×%.3f [%.3f–%.3f]; ×%.3f; CPU ×%.3f |", med, lo, hi, ns/bns, direct)
+			sb.WriteString("\n")
 		}
 		sb.WriteString("\n")
 	}
-	sb.WriteString("\n")
 	return sb.String()
 }
 
@@ -345,7 +358,7 @@ func (r *report) targets() string {
 	sb.WriteString("### Targets\n\n")
 	sb.WriteString("Core: empty chain, allocs/op and B/op equal to raw (B/op within 8 bytes), time ≤ ×1.02; five pass-through, ≤ 5 extra allocs/op, time ≤ ×1.04. " +
 		"Observability, on select1: OpenTelemetry middleware with no-op providers ≤ 2 extra allocs/op, time ≤ ×1.02; with a recording SDK tracer and metrics ≤ 10 extra allocs/op, time ≤ ×1.10, client CPU ≤ ×1.15. " +
-		"Time is the median over rounds of the ratio to raw in the same round (paired; for 1 connection, over the turns of the interleaved blocks when they ran; the 95% interval of that median from its order statistics beside it); " +
+		"Time is the median over rounds of the ratio to raw in the same round (paired; over the turns of the interleaved blocks when they ran; the 95% interval of that median from its order statistics beside it); " +
 		"cpu is the time ratio implied by the added client CPU time (for pgotel-sdk: the ratio of client CPU times), from the blocks' means when they ran, else from the fastest samples. " +
 		"The control row raw2 is raw pgx stdlib measured as a variant: its distance from ×1.000 is the method's own error in this run.\n\n")
 	sb.WriteString("| variant | workload | conns | time × raw (paired median) | 95% interval | time × raw (min) | cpu × raw | extra B/op | extra allocs/op | verdict |\n|---|---|---:|---:|---|---:|---:|---:|---:|---|\n")
@@ -448,7 +461,7 @@ func (r *report) markdown(tables string) string {
 	fmt.Fprintf(&sb, "- method: %d interleaved rounds; in each round every (workload, connections, variant) case runs once for %s (testing.Benchmark), the variants in a new random order each round; tables show the fastest sample's wall time and client CPU time, and the median B/op and allocs/op (integers per operation, as go test reports them; B/op counts as equal to raw within 8 bytes, the amortised noise). Connections are opened before timing and reused (pool size = connections). Parallel cases run 8 goroutines over 8 connections. Total run time: %s.\n\n",
 		r.opts.rounds, r.opts.benchtime, r.elapsed.Round(time.Second))
 	sb.WriteString("## How to run\n\n")
-	sb.WriteString("- full run, rewrites this file: `bench/run.sh` (about 20 minutes on an idle machine: 16 rounds of every case, then 600 interleaved blocks of 100 operations of every 1-connection case; `BENCH_DSN=... bench/run.sh` uses an existing server, without pinning its backends)\n")
+	sb.WriteString("- full run, rewrites this file: `bench/run.sh` (about 25 minutes on an idle machine: 16 rounds of every case, then 600 interleaved blocks of 100 operations of every 1-connection case and 150 blocks of 8 × 100 operations of every 8-connection case; `BENCH_DSN=... bench/run.sh` uses an existing server, without pinning its backends)\n")
 	sb.WriteString("- a subset, for example the observability variants on SELECT 1: `bench/run.sh -variants raw2,span-floor,pgotel-noop,pgotel-sdk,otelsql-sdk -workloads select1 -conns 1 -rounds 4 -out /tmp/r.md`\n")
 	sb.WriteString("- smoke run for CI (one iteration of every case, memory check with 100 connections, well under a minute): `cd bench && go test -short -count=1 -bench . -benchtime=1x ./...`\n")
 	sb.WriteString("- plain go test benchmarks, variants side by side: `cd bench && BENCH_PIN=1 go test -run '^$' -bench . -count 6 | tee out.txt && benchstat -col /variant out.txt`\n\n")
