@@ -116,7 +116,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 // so does this path. It keeps the executor's rules (without middleware no backend is replaced
 // and no state declared for this session); a statement that may LISTEN or DISCARD, one on a
 // backend with applied state (a connection a routing middleware borrowed), an error or a
-// second open result set finish in execEnd and queryEnd, as in executor.exec and executor.query.
+// second open result set finish in execEnd and queryEnd, as in executor.Exec and executor.Query.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if be := c.be; c.emptyChain && be.sc != nil {
 		// The plain path (see ExecContext).
@@ -125,7 +125,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		if err == nil && len(be.applied) == 0 && plainStatement(query) {
 			return res, nil
 		}
-		return c.exec.execEnd(ctx, c, be, query, res, err, w0)
+		return c.exec.execEnd(ctx, c, be, middleware.OpExec, query, res, err, w0)
 	}
 	s := middleware.Statement{Op: middleware.OpExec, Session: c, SQL: query, Args: args, InTx: c.inTx}
 	if c.directExec { // as execute, in this frame

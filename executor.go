@@ -41,8 +41,8 @@ func (e *executor) Connect(ctx context.Context, c middleware.Call) error {
 }
 
 // ready returns the backend to run on, replaced if it was lost while idle (when allowed) and
-// with the declared state applied. The common case, nothing to replace or apply, stays small
-// enough to inline; the rest is out of line (see the executor's note on hot paths).
+// with the declared state applied. The common case, nothing to replace or apply, is a few
+// instructions; the rest is out of line (see the note on Exec and Query).
 func (e *executor) ready(ctx context.Context, cn *conn, want middleware.State) (*backend, error) {
 	if be := cn.be; len(want) == 0 && (cn.emptyChain || cn.inTx || cn.pinned || !be.isClosed()) {
 		return be, nil
@@ -307,27 +307,24 @@ func (e *executor) Exec(ctx context.Context, s middleware.Statement) (driver.Res
 	} else {
 		res, err = e.execOther(ctx, cn, be, &s)
 	}
-	e.after(ctx, cn, be, s.SQL, err)
-	if err != nil {
-		return nil, e.classify(ctx, be, s.Op, err, w0)
-	}
-	return res, nil
+	return e.execEnd(ctx, cn, be, s.Op, s.SQL, res, err, w0)
 }
 
-// execEnd finishes a statement conn.ExecContext ran on the plain path: what executor.exec does
-// after running it.
+// execEnd finishes a statement once the server answered (w0: the bytes written before it):
+// for Exec, and for conn.ExecContext's plain path.
 //
 //go:noinline
-func (e *executor) execEnd(ctx context.Context, cn *conn, be *backend, sql string, res driver.Result, err error, w0 uint64) (driver.Result, error) {
+func (e *executor) execEnd(ctx context.Context, cn *conn, be *backend, op middleware.Op, sql string, res driver.Result, err error, w0 uint64) (driver.Result, error) {
 	e.after(ctx, cn, be, sql, err)
 	if err != nil {
-		return nil, e.classify(ctx, be, middleware.OpExec, err, w0)
+		return nil, e.classify(ctx, be, op, err, w0)
 	}
 	return res, nil
 }
 
-// queryEnd finishes a query conn.QueryContext ran on the plain path: what executor.query does
-// after running it.
+// queryEnd finishes a query of conn.QueryContext's plain path that is not plain (see
+// ExecContext): what Query does once the server answered. The plain path has no middleware,
+// so no OpRowsEnd for wrap to prepare.
 //
 //go:noinline
 func (e *executor) queryEnd(ctx context.Context, cn *conn, be *backend, sql string, r driver.Rows, err error, w0 uint64) (driver.Rows, error) {
@@ -335,12 +332,7 @@ func (e *executor) queryEnd(ctx context.Context, cn *conn, be *backend, sql stri
 	if err != nil {
 		return nil, e.classify(ctx, be, middleware.OpQuery, err, w0)
 	}
-	w := &cn.rows
-	if w.inUse {
-		w = new(rows) // a result set of this session is still open: pgx refuses a second one
-	}
-	w.inner, w.c, w.inUse = r, cn, true
-	return w, nil
+	return e.wrap(ctx, cn, r, nil, time.Time{}), nil
 }
 
 // execElsewhere runs a statement a routing middleware sent to another pool, or one of a
@@ -406,7 +398,8 @@ func (e *executor) Query(ctx context.Context, s middleware.Statement) (driver.Ro
 }
 
 // wrap wraps a result set that needs more than the session's free wrapper: one that ends
-// through OpRowsEnd, or one opened while another of the session's is still open.
+// through OpRowsEnd (s and start are read only then), or one opened while another of the
+// session's is still open.
 //
 //go:noinline
 func (e *executor) wrap(ctx context.Context, cn *conn, r driver.Rows, s *middleware.Statement, start time.Time) *rows {

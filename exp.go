@@ -1,3 +1,0 @@
-package pgprovider
-
-const expNoRows = false
