@@ -52,6 +52,7 @@ type options struct {
 	blocks    int
 	blockOps  int
 	pblocks   int
+	pools     int
 }
 
 func main() {
@@ -70,7 +71,8 @@ func main() {
 	flag.StringVar(&o.conns, "conns", "1,8", "comma-separated connection counts (1: serial; more: that many goroutines and connections)")
 	flag.IntVar(&o.blocks, "blocks", 600, "interleaved blocks per 1-connection case after the rounds (0: none); the variants take turns block by block")
 	flag.IntVar(&o.blockOps, "block-ops", 100, "operations per interleaved block (with N connections: per goroutine, N goroutines)")
-	flag.IntVar(&o.pblocks, "parallel-blocks", 150, "interleaved blocks per case with more than one connection (0: none)")
+	flag.IntVar(&o.pblocks, "parallel-blocks", 300, "interleaved blocks per case with more than one connection (0: none)")
+	flag.IntVar(&o.pools, "pools", 3, "connection pools per variant and connection count; the interleaved blocks take them in turn, so that no variant's ratio rests on the luck of one set of server backends")
 	flag.BoolVar(&o.short, "short", false, "smoke run: one round of one iteration, 20 connections for memory, no report")
 	flag.Parse()
 	if o.short {
@@ -89,6 +91,10 @@ func main() {
 		if o.pblocks > 0 {
 			o.pblocks = 2
 		}
+		o.pools = 1
+	}
+	if o.pools < 1 {
+		o.pools = 1
 	}
 	if err := flag.Set("test.benchtime", o.benchtime); err != nil {
 		fatal(err)
@@ -132,13 +138,22 @@ func (k caseKey) name() string {
 // connCounts are the connection counts measured (-conns).
 var connCounts = []int{1, 8}
 
+// sumConns is the number of connections one pool of each connection count holds.
+func sumConns() int {
+	n := 0
+	for _, c := range connCounts {
+		n += c
+	}
+	return n
+}
+
 func run(ctx context.Context, o options) (err error) {
 	start := time.Now()
 	dog := startWatchdog(3 * time.Minute)
 	defer dog.stop()
 	m := describeMachine() // before pinning: nproc from the affinity mask
 	m.LoadBefore = loadavg()
-	srv, err := suite.StartServer(ctx, max(o.memConns, 100)+100)
+	srv, err := suite.StartServer(ctx, max(o.memConns, 100)+100+o.pools*len(suite.Variants())*sumConns())
 	if err != nil {
 		return err
 	}
@@ -175,25 +190,30 @@ func run(ctx context.Context, o options) (err error) {
 	m.Pinned = pin
 	m.GOMAXPROCS = runtime.GOMAXPROCS(0)
 
-	dbs := map[caseKey]*sql.DB{}
+	dbs := map[caseKey][]*sql.DB{} // o.pools per variant and connection count
 	defer func() {
-		for _, db := range dbs {
-			_ = db.Close()
+		for _, pools := range dbs {
+			for _, db := range pools {
+				_ = db.Close()
+			}
 		}
 	}()
 	for _, v := range variants {
 		for _, conns := range connCounts {
-			db, err := v.Open(srv.DSN)
-			if err != nil {
-				return err
-			}
-			dbs[caseKey{variant: v.Name, conns: conns}] = db
-			if err := warmAndPin(ctx, db, conns, pin, o.cpu); err != nil {
-				return fmt.Errorf("%s: %w", v.Name, err)
+			for range o.pools {
+				db, err := v.Open(srv.DSN)
+				if err != nil {
+					return err
+				}
+				k := caseKey{variant: v.Name, conns: conns}
+				dbs[k] = append(dbs[k], db)
+				if err := warmAndPin(ctx, db, conns, pin, o.cpu); err != nil {
+					return fmt.Errorf("%s: %w", v.Name, err)
+				}
 			}
 		}
 	}
-	if err := suite.Setup(ctx, dbs[caseKey{variant: suite.Raw, conns: 1}]); err != nil {
+	if err := suite.Setup(ctx, dbs[caseKey{variant: suite.Raw, conns: connCounts[0]}][0]); err != nil {
 		return err
 	}
 
@@ -212,7 +232,7 @@ func run(ctx context.Context, o options) (err error) {
 					if err := ctx.Err(); err != nil {
 						return err
 					}
-					db := dbs[caseKey{variant: v.Name, conns: conns}]
+					db := dbs[caseKey{variant: v.Name, conns: conns}][r%o.pools]
 					if err := warmAndPin(ctx, db, conns, pin, o.cpu); err != nil {
 						return fmt.Errorf("%s: %w", v.Name, err)
 					}
@@ -306,7 +326,7 @@ func shuffled(rng *rand.Rand, vs []suite.Variant) []suite.Variant {
 // between (a variant that allocates more pays for its collections). Slow phases of the machine
 // (other processes, the host's scheduling of the virtual CPU) last longer than a turn, so they
 // cancel in the ratio of a block to raw's block of the same turn.
-func runBlocks(ctx context.Context, o options, variants []suite.Variant, workloads []suite.Workload, dbs map[caseKey]*sql.DB, pin bool, dog *watchdog) (map[caseKey][]sample, error) {
+func runBlocks(ctx context.Context, o options, variants []suite.Variant, workloads []suite.Workload, dbs map[caseKey][]*sql.DB, pin bool, dog *watchdog) (map[caseKey][]sample, error) {
 	out := map[caseKey][]sample{}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, conns := range connCounts {
@@ -320,21 +340,22 @@ func runBlocks(ctx context.Context, o options, variants []suite.Variant, workloa
 		for _, w := range workloads {
 			logf("blocks: %s, %d connection(s), %d blocks of %d operations per variant", w.Name, conns, turns, conns*o.blockOps)
 			for _, v := range variants {
-				db := dbs[caseKey{variant: v.Name, conns: conns}]
-				if err := warmAndPin(ctx, db, conns, pin, o.cpu); err != nil {
-					return nil, fmt.Errorf("%s: %w", v.Name, err)
-				}
-				if err := runBlock(ctx, db, w, conns, o.blockOps, 0); err != nil { // warm the statement caches
-					return nil, fmt.Errorf("%s %s: %w", v.Name, w.Name, err)
+				for _, db := range dbs[caseKey{variant: v.Name, conns: conns}] {
+					if err := warmAndPin(ctx, db, conns, pin, o.cpu); err != nil {
+						return nil, fmt.Errorf("%s: %w", v.Name, err)
+					}
+					if err := runBlock(ctx, db, w, conns, o.blockOps, 0); err != nil { // warm the statement caches
+						return nil, fmt.Errorf("%s %s: %w", v.Name, w.Name, err)
+					}
 				}
 			}
 			op := 0
-			for range turns {
+			for turn := range turns {
 				if err := ctx.Err(); err != nil {
 					return nil, err
 				}
 				for _, v := range shuffled(rng, variants) {
-					db := dbs[caseKey{variant: v.Name, conns: conns}]
+					db := dbs[caseKey{variant: v.Name, conns: conns}][turn%o.pools]
 					c0, t0 := processCPU(), time.Now()
 					if err := runBlock(ctx, db, w, conns, o.blockOps, op); err != nil {
 						return nil, fmt.Errorf("%s %s: %w", v.Name, w.Name, err)

@@ -289,6 +289,9 @@ func (r *report) blocksTable() string {
 		if conns > 1 {
 			how = fmt.Sprintf("one block of %d goroutines running %d operations each over %d connections", conns, r.opts.blockOps, conns)
 		}
+		if r.opts.pools > 1 {
+			how += fmt.Sprintf(" (on the turn's one of %d pools the variant holds, each with its own server backends)", r.opts.pools)
+		}
 		fmt.Fprintf(&sb, "### Interleaved blocks, %d connection(s)\n\n%d turns; in each turn every variant runs %s, in a new random order. "+
 			"Cells: median over turns of the block's time per operation / raw's in the same turn [95%% interval]; ratio of mean times; ratio of client CPU times.\n\n",
 			conns, turns, how)
@@ -458,10 +461,10 @@ func (r *report) markdown(tables string) string {
 	} else {
 		sb.WriteString("- pinning: none\n")
 	}
-	fmt.Fprintf(&sb, "- method: %d interleaved rounds; in each round every (workload, connections, variant) case runs once for %s (testing.Benchmark), the variants in a new random order each round; tables show the fastest sample's wall time and client CPU time, and the median B/op and allocs/op (integers per operation, as go test reports them; B/op counts as equal to raw within 8 bytes, the amortised noise). Connections are opened before timing and reused (pool size = connections). Parallel cases run 8 goroutines over 8 connections. Total run time: %s.\n\n",
-		r.opts.rounds, r.opts.benchtime, r.elapsed.Round(time.Second))
+	fmt.Fprintf(&sb, "- method: %d interleaved rounds; in each round every (workload, connections, variant) case runs once for %s (testing.Benchmark), the variants in a new random order each round; tables show the fastest sample's wall time and client CPU time, and the median B/op and allocs/op (integers per operation, as go test reports them; B/op counts as equal to raw within 8 bytes, the amortised noise). Connections are opened before timing and reused (pool size = connections; each variant holds %d such pools per connection count, taken in turn by the rounds and the blocks, so that no ratio rests on one set of server backends). Parallel cases run 8 goroutines over 8 connections. Total run time: %s.\n\n",
+		r.opts.rounds, r.opts.benchtime, r.opts.pools, r.elapsed.Round(time.Second))
 	sb.WriteString("## How to run\n\n")
-	sb.WriteString("- full run, rewrites this file: `bench/run.sh` (about 35 minutes on an idle machine: 16 rounds of every case, then 600 interleaved blocks of 100 operations of every 1-connection case and 150 blocks of 8 × 100 operations of every 8-connection case; `BENCH_DSN=... bench/run.sh` uses an existing server, without pinning its backends)\n")
+	sb.WriteString("- full run, rewrites this file: `bench/run.sh` (about 35 minutes on an idle machine: 16 rounds of every case, then 600 interleaved blocks of 100 operations of every 1-connection case and 300 blocks of 8 × 100 operations of every 8-connection case; `BENCH_DSN=... bench/run.sh` uses an existing server, without pinning its backends)\n")
 	sb.WriteString("- a subset, for example the observability variants on SELECT 1: `bench/run.sh -variants raw2,span-floor,pgotel-noop,pgotel-sdk,otelsql-sdk -workloads select1 -conns 1 -rounds 4 -out /tmp/r.md`\n")
 	sb.WriteString("- smoke run for CI (one iteration of every case, memory check with 100 connections, well under a minute): `cd bench && go test -short -count=1 -bench . -benchtime=1x ./...`\n")
 	sb.WriteString("- plain go test benchmarks, variants side by side: `cd bench && BENCH_PIN=1 go test -run '^$' -bench . -count 6 | tee out.txt && benchstat -col /variant out.txt`\n\n")
