@@ -21,6 +21,7 @@ type backend struct {
 	closed    bool             // closed by the driver
 	stateInTx bool             // settings were applied inside the open transaction
 	applied   middleware.State // session settings this backend has, as far as the driver knows
+	tx        driver.Tx        // the open transaction, if any
 
 	dc       driver.Conn
 	execer   driver.ExecerContext
@@ -29,8 +30,6 @@ type backend struct {
 	preparer driver.ConnPrepareContext
 	pinger   driver.Pinger
 	resetter driver.SessionResetter
-
-	tx driver.Tx // the open transaction, if any
 }
 
 var errMissingInterface = errors.New("pgprovider: the backend driver lacks a required interface")

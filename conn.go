@@ -101,7 +101,18 @@ func (c *conn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})
 }
 
+// BeginTx of a session without middleware calls pgx stdlib in this frame, as ExecContext
+// does (the plain path); tx.Commit does the same for COMMIT.
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if be := c.be; c.emptyChain && be.sc != nil && !c.inTx {
+		w0 := be.written()
+		t, err := be.sc.BeginTx(ctx, opts)
+		if err != nil {
+			return nil, c.exec.classify(ctx, be, middleware.OpBegin, err, w0)
+		}
+		be.tx, c.inTx, c.tx.ctx = t, true, ctx
+		return &c.tx, nil
+	}
 	if err := c.ctr.chain.Begin(ctx, middleware.Begin{Session: c, Opts: opts}); err != nil {
 		return nil, err
 	}

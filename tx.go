@@ -16,7 +16,18 @@ type tx struct {
 var _ driver.Tx = (*tx)(nil)
 
 func (t *tx) Commit() error {
-	return t.c.ctr.chain.Commit(t.ctx, middleware.Call{Op: middleware.OpCommit, Session: t.c})
+	c := t.c
+	if be := c.be; c.emptyChain && be.tx != nil && !be.stateInTx {
+		// The plain path (see conn.BeginTx): executor.Commit's work, in this frame.
+		w0 := be.written()
+		inner := be.tx
+		be.tx, c.inTx = nil, false
+		if err := inner.Commit(); err != nil {
+			return c.exec.classify(t.ctx, be, middleware.OpCommit, err, w0)
+		}
+		return nil
+	}
+	return c.ctr.chain.Commit(t.ctx, middleware.Call{Op: middleware.OpCommit, Session: c})
 }
 
 func (t *tx) Rollback() error {
