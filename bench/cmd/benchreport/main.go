@@ -72,7 +72,7 @@ func main() {
 	flag.IntVar(&o.blocks, "blocks", 600, "interleaved blocks per 1-connection case after the rounds (0: none); the variants take turns block by block")
 	flag.IntVar(&o.blockOps, "block-ops", 100, "operations per interleaved block (with N connections: per goroutine, N goroutines)")
 	flag.IntVar(&o.pblocks, "parallel-blocks", 300, "interleaved blocks per case with more than one connection (0: none)")
-	flag.IntVar(&o.pools, "pools", 3, "connection pools per variant and connection count; the interleaved blocks take them in turn, so that no variant's ratio rests on the luck of one set of server backends")
+	flag.IntVar(&o.pools, "pools", 3, "connection pools per variant and connection count; the rounds and the interleaved blocks take them in turn, so that no variant's ratio rests on the luck of one set of server backends")
 	flag.BoolVar(&o.short, "short", false, "smoke run: one round of one iteration, 20 connections for memory, no report")
 	flag.Parse()
 	if o.short {
