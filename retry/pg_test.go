@@ -108,7 +108,11 @@ func TestRealSerializationFailureRetried(t *testing.T) {
 	}
 }
 
-// A real deadlock: the retried session detects it (short deadlock_timeout) and retries.
+// A real deadlock: the retried session detects it (shorter deadlock_timeout) and retries.
+// PostgreSQL checks for a deadlock once, deadlock_timeout after a wait begins: the retried
+// session's timeout must outlast the time the other session takes to close the cycle after
+// waitLocked saw the wait (20 ms did not, once, on a loaded CI machine: the other session's
+// 10 s check found the cycle instead).
 func TestRealDeadlockRetried(t *testing.T) {
 	node := pgtest.Shared(t).Primary()
 	admin := openPG(t, node.DSN(), nil)
@@ -116,7 +120,7 @@ func TestRealDeadlockRetried(t *testing.T) {
 	var mu sync.Mutex
 	var codes []string
 	db := openPG(t, node.DSN(), []pgprovider.Option{pgprovider.WithConnConfig(func(c *pgx.ConnConfig) {
-		c.RuntimeParams["deadlock_timeout"] = "20ms"
+		c.RuntimeParams["deadlock_timeout"] = "1s"
 	})}, onlyCodes(&mu, &codes))
 
 	other, err := admin.BeginTx(context.Background(), nil)
