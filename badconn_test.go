@@ -17,6 +17,7 @@ import (
 	"github.com/pgprovider/pgprovider/internal/faultproxy"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // cutter arms a one-shot cut on the next request that executes something: a client chunk
@@ -107,7 +108,9 @@ func (e *cutEnv) count(t *testing.T) int {
 // TestNoDuplicateOnCut cuts the connection at each point of each path and checks that a
 // request that may have reached the server is never run again, and that one known not to
 // have reached it is retried transparently and applied once.
-func TestNoDuplicateOnCut(t *testing.T) {
+func TestNoDuplicateOnCut(t *testing.T) { forEachChain(t, testNoDuplicateOnCut) }
+
+func testNoDuplicateOnCut(t *testing.T, ch chain) {
 	type path struct {
 		name string
 		run  func(ctx context.Context, e *cutEnv) error
@@ -162,7 +165,7 @@ func TestNoDuplicateOnCut(t *testing.T) {
 	for _, p := range paths {
 		for _, c := range cuts {
 			t.Run(p.name+"/"+c.name, func(t *testing.T) {
-				e := newCutEnv(t, "pgprovider")
+				e := newCutEnv(t, ch.driver)
 				ctx := ctxT(t)
 				if err := e.db.PingContext(ctx); err != nil { // open the pooled connection
 					t.Fatal(err)
@@ -194,10 +197,10 @@ func TestNoDuplicateOnCut(t *testing.T) {
 					if errors.Is(err, driver.ErrBadConn) {
 						t.Fatalf("bad connection surfaced: %v", err)
 					}
-					if applied == 1 && !errors.Is(err, pgprovider.ErrOutcomeUnknown) {
+					if applied == 1 && !errors.Is(err, pgerror.OutcomeUnknown) {
 						t.Fatalf("applied but the error does not say the outcome is unknown: %v", err)
 					}
-					var ou *pgprovider.OutcomeUnknownError
+					var ou *pgerror.OutcomeUnknownError
 					if errors.As(err, &ou) && ou.Err == nil {
 						t.Fatal("outcome unknown without its network error")
 					}
@@ -227,7 +230,7 @@ func TestNoDuplicateOnCut(t *testing.T) {
 	for _, p := range noEffect {
 		for _, arm := range []int32{cutBefore, cutAfter, cutReply, dropReply} {
 			t.Run(fmt.Sprintf("%s/cut%d", p.name, arm), func(t *testing.T) {
-				e := newCutEnv(t, "pgprovider")
+				e := newCutEnv(t, ch.driver)
 				ctx := ctxT(t)
 				if err := e.db.PingContext(ctx); err != nil {
 					t.Fatal(err)
@@ -243,7 +246,7 @@ func TestNoDuplicateOnCut(t *testing.T) {
 	// COMMIT: never re-run, and an unknown outcome says so.
 	for _, arm := range []int32{cutBefore, cutAfter, cutReply, dropReply} {
 		t.Run(fmt.Sprintf("commit/cut%d", arm), func(t *testing.T) {
-			e := newCutEnv(t, "pgprovider")
+			e := newCutEnv(t, ch.driver)
 			ctx := ctxT(t)
 			tx, err := e.db.BeginTx(ctx, nil)
 			if err != nil {
@@ -255,7 +258,7 @@ func TestNoDuplicateOnCut(t *testing.T) {
 			e.cut.armed.Store(arm)
 			err = tx.Commit()
 			applied := e.count(t)
-			if err == nil || !errors.Is(err, pgprovider.ErrOutcomeUnknown) || applied > 1 || (arm == dropReply && applied != 1) {
+			if err == nil || !errors.Is(err, pgerror.OutcomeUnknown) || applied > 1 || (arm == dropReply && applied != 1) {
 				t.Fatalf("commit: err=%v applied=%d", err, applied)
 			}
 			t.Logf("err=%v applied=%d", err, applied)
@@ -263,7 +266,7 @@ func TestNoDuplicateOnCut(t *testing.T) {
 	}
 	// ROLLBACK: nothing applied whatever happens.
 	t.Run("rollback", func(t *testing.T) {
-		e := newCutEnv(t, "pgprovider")
+		e := newCutEnv(t, ch.driver)
 		ctx := ctxT(t)
 		tx, _ := e.db.BeginTx(ctx, nil)
 		if _, err := tx.ExecContext(ctx, incr(e)); err != nil {
@@ -297,7 +300,7 @@ func TestPgxStdlibDuplicates(t *testing.T) {
 	rawErr, rawApplied := run("pgx")
 	ourErr, ourApplied := run("pgprovider")
 	t.Logf("pgx stdlib: err=%v applied=%d; pgprovider: err=%v applied=%d", rawErr, rawApplied, ourErr, ourApplied)
-	if ourApplied != 1 || !errors.Is(ourErr, pgprovider.ErrOutcomeUnknown) {
+	if ourApplied != 1 || !errors.Is(ourErr, pgerror.OutcomeUnknown) {
 		t.Fatalf("pgprovider: err=%v applied=%d", ourErr, ourApplied)
 	}
 	if rawErr == nil && rawApplied != 2 {
@@ -309,7 +312,9 @@ func TestPgxStdlibDuplicates(t *testing.T) {
 // statement reached the server, so the application sees an outcome-unknown error in Rows.Err
 // (database/sql closes the result set itself and drops the driver's Close error), and so does
 // middleware that sees OpRowsEnd.
-func TestRowsLostMidIteration(t *testing.T) {
+func TestRowsLostMidIteration(t *testing.T) { forEachChain(t, testRowsLostMidIteration) }
+
+func testRowsLostMidIteration(t *testing.T, ch chain) {
 	for _, withRowsEnd := range []bool{false, true} {
 		t.Run(fmt.Sprintf("rowsEnd=%v", withRowsEnd), func(t *testing.T) {
 			node := pgtest.Shared(t).Primary()
@@ -319,12 +324,12 @@ func TestRowsLostMidIteration(t *testing.T) {
 			}
 			t.Cleanup(func() { p.Close() })
 			var ended atomic.Value
-			var opts []pgprovider.Option
+			opts := append([]pgprovider.Option(nil), ch.opts...)
 			if withRowsEnd {
-				opts = append(opts, pgprovider.WithMiddleware(middleware.Funcs{
+				opts = append(opts, pgprovider.WithMiddleware(middleware.Wrappers{
 					RowsEnd: func(next middleware.RowsEndFunc) middleware.RowsEndFunc {
 						return func(ctx context.Context, e middleware.RowsEnd) error {
-							ended.Store(fmt.Sprintf("rows=%d err=%v unknown=%v", e.Rows, e.Err, errors.Is(e.Err, pgprovider.ErrOutcomeUnknown)))
+							ended.Store(fmt.Sprintf("rows=%d err=%v unknown=%v", e.Rows, e.Err, errors.Is(e.Err, pgerror.OutcomeUnknown)))
 							return next(ctx, e)
 						}
 					},
@@ -352,7 +357,7 @@ func TestRowsLostMidIteration(t *testing.T) {
 			if rows.Err() == nil {
 				t.Fatalf("all %d rows read across a reset connection", n)
 			}
-			if err := rows.Err(); !errors.Is(err, pgprovider.ErrOutcomeUnknown) {
+			if err := rows.Err(); !errors.Is(err, pgerror.OutcomeUnknown) {
 				t.Fatalf("Rows.Err after a lost connection: %v, want ErrOutcomeUnknown", err)
 			}
 			rows.Close()

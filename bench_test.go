@@ -11,8 +11,8 @@ import (
 )
 
 // passthrough wraps the hot operations and only calls next.
-func passthrough() middleware.Funcs {
-	return middleware.Funcs{
+func passthrough() middleware.Wrappers {
+	return middleware.Wrappers{
 		Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 			return func(ctx context.Context, s middleware.Statement) (driver.Result, error) { return next(ctx, s) }
 		},

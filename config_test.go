@@ -79,7 +79,7 @@ func TestRegister(t *testing.T) {
 		t.Fatalf("duplicate name: %v", err)
 	}
 	var execs atomic.Int64
-	counting := middleware.Funcs{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+	counting := middleware.Wrappers{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 		return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 			execs.Add(1)
 			return next(ctx, s)

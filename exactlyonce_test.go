@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/faultproxy"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // tally counts what happened to a randomised workload.
@@ -64,7 +64,7 @@ func runCutWorkload(t *testing.T, driverName string, n int, seed int64) (upd, in
 			return
 		}
 		tl.failed++
-		if errors.Is(err, pgprovider.ErrOutcomeUnknown) {
+		if errors.Is(err, pgerror.OutcomeUnknown) {
 			tl.unknown++
 		}
 	}
@@ -118,7 +118,7 @@ func TestExactlyOnceUnderRandomCuts(t *testing.T) {
 	if testing.Short() {
 		n = 300
 	}
-	for _, drv := range []string{"pgx", "pgprovider"} {
+	for _, drv := range []string{"pgx", "pgprovider", "pgprovider-pass-through"} {
 		upd, ins := runCutWorkload(t, drv, n, 42)
 		// Acknowledged but not applied: every acknowledged op must appear at least once.
 		upd.lost = max(0, upd.acknowledged-(upd.applied-upd.duplicated))
@@ -128,7 +128,7 @@ func TestExactlyOnceUnderRandomCuts(t *testing.T) {
 		if os.Getenv("PGPROVIDER_REPORT") != "" {
 			fmt.Printf("| %s | UPDATE | %v |\n| %s | INSERT | %v |\n", drv, upd, drv, ins)
 		}
-		if drv != "pgprovider" {
+		if drv == "pgx" {
 			continue
 		}
 		for name, tl := range map[string]tally{"update": upd, "insert": ins} {

@@ -11,11 +11,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // Open a database with a middleware that logs slow statements.
 func ExampleOpen() {
-	slow := middleware.Funcs{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+	slow := middleware.Wrappers{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 		return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 			start := time.Now()
 			res, err := next(ctx, s)
@@ -67,7 +68,7 @@ func ExampleRaw() {
 func ExampleOutcomeUnknownError() {
 	db, _ := sql.Open("pgprovider", "postgres://app@localhost/app")
 	_, err := db.Exec("UPDATE accounts SET balance = balance - 10 WHERE id = 1")
-	var unknown *pgprovider.OutcomeUnknownError
+	var unknown *pgerror.OutcomeUnknownError
 	switch {
 	case errors.As(err, &unknown):
 		log.Printf("the %s may have been applied: check before trying again (%v)", unknown.Op, unknown.Err)

@@ -16,8 +16,10 @@ import (
 	"github.com/pgprovider/pgprovider/internal/pgtest"
 )
 
-func TestQueryExecPrepare(t *testing.T) {
-	db := openDB(t)
+func TestQueryExecPrepare(t *testing.T) { forEachChain(t, testQueryExecPrepare) }
+
+func testQueryExecPrepare(t *testing.T, ch chain) {
+	db := openDB(t, ch.opts...)
 	ctx := ctxT(t)
 	mustExec(t, db, `create table if not exists qep (id int primary key, name text, note text)`)
 	mustExec(t, db, `truncate qep`)
@@ -75,8 +77,10 @@ func TestQueryExecPrepare(t *testing.T) {
 	}
 }
 
-func TestTransactions(t *testing.T) {
-	db := openDB(t)
+func TestTransactions(t *testing.T) { forEachChain(t, testTransactions) }
+
+func testTransactions(t *testing.T, ch chain) {
+	db := openDB(t, ch.opts...)
 	ctx := ctxT(t)
 	mustExec(t, db, `create table if not exists txt (n int)`)
 	levels := []struct {
@@ -157,8 +161,10 @@ func TestTransactions(t *testing.T) {
 	})
 }
 
-func TestRawCopyFromAndPgxArgs(t *testing.T) {
-	db := openDB(t)
+func TestRawCopyFromAndPgxArgs(t *testing.T) { forEachChain(t, testRawCopyFromAndPgxArgs) }
+
+func testRawCopyFromAndPgxArgs(t *testing.T, ch chain) {
+	db := openDB(t, ch.opts...)
 	ctx := ctxT(t)
 	mustExec(t, db, `create table if not exists cpy (id int, tags int[])`)
 	mustExec(t, db, `truncate cpy`)
@@ -212,8 +218,10 @@ func TestRawCopyFromAndPgxArgs(t *testing.T) {
 	}
 }
 
-func TestRowsShapes(t *testing.T) {
-	db := openDB(t)
+func TestRowsShapes(t *testing.T) { forEachChain(t, testRowsShapes) }
+
+func testRowsShapes(t *testing.T, ch chain) {
+	db := openDB(t, ch.opts...)
 	ctx := ctxT(t)
 	// A wide row, NULLs and column types.
 	cols := make([]string, 200)
@@ -268,8 +276,10 @@ func TestRowsShapes(t *testing.T) {
 	}
 }
 
-func TestCancelMidQuery(t *testing.T) {
-	db := openDB(t)
+func TestCancelMidQuery(t *testing.T) { forEachChain(t, testCancelMidQuery) }
+
+func testCancelMidQuery(t *testing.T, ch chain) {
+	db := openDB(t, ch.opts...)
 	db.SetMaxOpenConns(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -284,8 +294,10 @@ func TestCancelMidQuery(t *testing.T) {
 	}
 }
 
-func TestOpenTxDiscardedOnReuse(t *testing.T) {
-	db := openDB(t)
+func TestOpenTxDiscardedOnReuse(t *testing.T) { forEachChain(t, testOpenTxDiscardedOnReuse) }
+
+func testOpenTxDiscardedOnReuse(t *testing.T, ch chain) {
+	db := openDB(t, ch.opts...)
 	db.SetMaxOpenConns(1)
 	ctx := ctxT(t)
 	c, err := db.Conn(ctx)
@@ -308,10 +320,12 @@ func TestOpenTxDiscardedOnReuse(t *testing.T) {
 	}
 }
 
-func TestCloseLeavesNoBackend(t *testing.T) {
+func TestCloseLeavesNoBackend(t *testing.T) { forEachChain(t, testCloseLeavesNoBackend) }
+
+func testCloseLeavesNoBackend(t *testing.T, ch chain) {
 	node := pgtest.Shared(t).Primary()
 	app := fmt.Sprintf("pgprovider-close-%d", time.Now().UnixNano())
-	db, err := pgprovider.Open(node.DSN("application_name", app))
+	db, err := pgprovider.Open(node.DSN("application_name", app), ch.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,10 +363,12 @@ func TestCloseLeavesNoBackend(t *testing.T) {
 	}
 }
 
-func TestBackendTerminatedWhileIdle(t *testing.T) {
+func TestBackendTerminatedWhileIdle(t *testing.T) { forEachChain(t, testBackendTerminatedWhileIdle) }
+
+func testBackendTerminatedWhileIdle(t *testing.T, ch chain) {
 	node := pgtest.Shared(t).Primary()
 	app := fmt.Sprintf("pgprovider-term-%d", time.Now().UnixNano())
-	db, err := pgprovider.Open(node.DSN("application_name", app))
+	db, err := pgprovider.Open(node.DSN("application_name", app), ch.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

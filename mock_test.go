@@ -58,7 +58,11 @@ type recorder struct {
 
 func (r recorder) add(s string) { *r.log = append(*r.log, r.name+":"+s) }
 
-func (r recorder) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
+func (r recorder) Wrappers() middleware.Wrappers {
+	return middleware.Wrappers{Exec: r.exec, Query: r.query, RowsEnd: r.rowsEnd, Begin: r.begin, Commit: r.commit}
+}
+
+func (r recorder) exec(next middleware.ExecFunc) middleware.ExecFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 		r.add("exec>" + s.Op.String())
 		ctx = context.WithValue(ctx, ctxKey(r.name), true)
@@ -68,7 +72,7 @@ func (r recorder) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 	}
 }
 
-func (r recorder) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
+func (r recorder) query(next middleware.QueryFunc) middleware.QueryFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 		r.add("query>" + s.Op.String())
 		ctx = context.WithValue(ctx, ctxKey(r.name), true)
@@ -76,7 +80,7 @@ func (r recorder) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 	}
 }
 
-func (r recorder) WrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+func (r recorder) rowsEnd(next middleware.RowsEndFunc) middleware.RowsEndFunc {
 	return func(ctx context.Context, e middleware.RowsEnd) error {
 		_, outer := ctx.Value(ctxKey("outer")).(bool)
 		_, inner := ctx.Value(ctxKey("inner")).(bool)
@@ -85,11 +89,11 @@ func (r recorder) WrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEndFun
 	}
 }
 
-func (r recorder) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
+func (r recorder) begin(next middleware.BeginFunc) middleware.BeginFunc {
 	return func(ctx context.Context, b middleware.Begin) error { r.add("begin"); return next(ctx, b) }
 }
 
-func (r recorder) WrapCommit(next middleware.CallFunc) middleware.CallFunc {
+func (r recorder) commit(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error { r.add("commit"); return next(ctx, c) }
 }
 
@@ -153,13 +157,13 @@ func TestChainErrorsShortCircuitAndRepeat(t *testing.T) {
 	boom := errors.New("boom")
 	tests := []struct {
 		name   string
-		mw     middleware.Funcs
+		mw     middleware.Wrappers
 		expect func(sqlmock.Sqlmock)
 		check  func(t *testing.T, err error)
 	}{
 		{
 			name: "error from the backend reaches the caller unchanged",
-			mw: middleware.Funcs{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+			mw: middleware.Wrappers{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 				return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 					res, err := next(ctx, s)
 					if !errors.Is(err, boom) {
@@ -177,7 +181,7 @@ func TestChainErrorsShortCircuitAndRepeat(t *testing.T) {
 		},
 		{
 			name: "short-circuit never reaches the backend",
-			mw: middleware.Funcs{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+			mw: middleware.Wrappers{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 				return func(context.Context, middleware.Statement) (driver.Result, error) { return nil, boom }
 			}},
 			expect: func(sqlmock.Sqlmock) {},
@@ -189,7 +193,7 @@ func TestChainErrorsShortCircuitAndRepeat(t *testing.T) {
 		},
 		{
 			name: "next called twice runs the statement twice",
-			mw: middleware.Funcs{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+			mw: middleware.Wrappers{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 				return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 					if _, err := next(ctx, s); err == nil {
 						panic("first attempt should fail")
@@ -209,7 +213,7 @@ func TestChainErrorsShortCircuitAndRepeat(t *testing.T) {
 		},
 		{
 			name: "context replaced by a middleware reaches the backend",
-			mw: middleware.Funcs{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+			mw: middleware.Wrappers{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 				return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 					ctx, cancel := context.WithCancel(ctx)
 					cancel()
@@ -241,31 +245,81 @@ func TestChainErrorsShortCircuitAndRepeat(t *testing.T) {
 }
 
 func TestChainConfigErrors(t *testing.T) {
-	ranked := func(r middleware.Rank) middleware.Funcs {
-		return middleware.Funcs{Rank: r, Exec: func(n middleware.ExecFunc) middleware.ExecFunc { return n }}
+	ranked := func(r middleware.Rank) middleware.Wrappers {
+		return middleware.Wrappers{Rank: r, Exec: func(n middleware.ExecFunc) middleware.ExecFunc { return n }}
 	}
 	tests := []struct {
 		name string
 		mws  []middleware.Middleware
-		want error
+		want string
 	}{
-		{"routing outside retry", []middleware.Middleware{ranked(middleware.RankRouting), ranked(middleware.RankRetry)}, middleware.ErrOrder},
-		{"tenancy outside tracing", []middleware.Middleware{ranked(middleware.RankTenancy), ranked(middleware.RankObserve)}, middleware.ErrOrder},
-		{"no operation", []middleware.Middleware{middleware.Funcs{}}, nil},
-		{"not a middleware", []middleware.Middleware{42}, nil},
+		{"routing outside retry", []middleware.Middleware{ranked(middleware.RankRouting), ranked(middleware.RankRetry)}, "middleware.Wrappers (rank 20) is listed after middleware.Wrappers (rank 40)"},
+		{"tenancy outside tracing", []middleware.Middleware{ranked(middleware.RankTenancy), ranked(middleware.RankObserve)}, "(rank 10) is listed after"},
+		{"no operation", []middleware.Middleware{middleware.Wrappers{}}, "middleware.Wrappers wraps no operation"},
+		{"rank only", []middleware.Middleware{middleware.Wrappers{Rank: middleware.RankRetry}}, "wraps no operation"},
+		{"misspelt wrapper method", []middleware.Middleware{misspelt{}}, "pgprovider_test.misspelt has a method WrapQuerry"},
+		{"wrapper method of the old API", []middleware.Middleware{&oldAPI{}}, "*pgprovider_test.oldAPI has a method WrapExec"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := pgprovider.NewConnector("host=localhost", pgprovider.WithMiddleware(tt.mws...))
-			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
-				t.Fatalf("got %v, want %v", err, tt.want)
+			for _, open := range []func() error{
+				func() error {
+					_, err := pgprovider.NewConnector("host=localhost", pgprovider.WithMiddleware(tt.mws...))
+					return err
+				},
+				func() error {
+					_, err := pgprovider.Open("host=localhost", pgprovider.WithMiddleware(tt.mws...))
+					return err
+				},
+			} {
+				err := open()
+				if !errors.Is(err, pgprovider.ErrMiddleware) || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("got %v, want ErrMiddleware naming %q", err, tt.want)
+				}
 			}
 		})
+	}
+	// A registered driver reports it at the first connection.
+	name := "pgprovider-misspelt-" + t.Name()
+	if err := pgprovider.Register(name, pgprovider.WithMiddleware(misspelt{})); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open(name, "host=localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(); !errors.Is(err, pgprovider.ErrMiddleware) {
+		t.Fatalf("registered driver: %v", err)
+	}
+	// Nil entries, typed nil pointers included, are skipped.
+	var nilMW *oldAPI
+	if _, err := pgprovider.NewConnector("host=localhost", pgprovider.WithMiddleware(nil, nilMW)); err != nil {
+		t.Fatalf("nil middleware: %v", err)
 	}
 	if _, err := pgprovider.NewConnector("host=localhost", pgprovider.WithMiddleware(ranked(middleware.RankObserve), ranked(0), ranked(middleware.RankRetry), ranked(middleware.RankTenancy), ranked(middleware.RankRouting))); err != nil {
 		t.Fatalf("recommended order refused: %v", err)
 	}
 }
+
+// misspelt wraps Exec through Wrappers and has a method that looks like a wrapper but would
+// never be called.
+type misspelt struct{}
+
+func (misspelt) Wrappers() middleware.Wrappers {
+	return middleware.Wrappers{Exec: func(n middleware.ExecFunc) middleware.ExecFunc { return n }}
+}
+
+func (misspelt) WrapQuerry(next middleware.QueryFunc) middleware.QueryFunc { return next }
+
+// oldAPI still has the Wrap methods of an older middleware API.
+type oldAPI struct{}
+
+func (*oldAPI) Wrappers() middleware.Wrappers {
+	return middleware.Wrappers{Ping: func(n middleware.CallFunc) middleware.CallFunc { return n }}
+}
+
+func (*oldAPI) WrapExec(next middleware.ExecFunc) middleware.ExecFunc { return next }
 
 // TestMockBackendPaths runs prepared statements, result sets and transactions over a
 // non-pgx backend, where the driver uses the backend's own statements.

@@ -80,34 +80,3 @@ func (c *netConn) netErr() error {
 	defer c.errMu.Unlock()
 	return c.lastErr
 }
-
-// peek looks at the socket's receive queue without taking anything from it and without
-// waiting: MSG_PEEK leaves any data for pgx, MSG_DONTWAIT makes an empty queue EAGAIN.
-func (c *netConn) peek(fd uintptr) {
-	c.pn, _, c.perr = syscall.Recvfrom(int(fd), c.pbuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-}
-
-// liveness reports, without blocking, writing or consuming anything, whether the idle
-// connection is still open (alive) and whether the server sent something unsolicited
-// (pending) that the caller should let pgx process, for example the FATAL error a terminated
-// backend sends before closing. It takes no lock on the socket, so a read pgx's background
-// reader left waiting on the idle connection neither blocks it nor loses data to it.
-func (c *netConn) liveness() (alive, pending bool) {
-	if c.raw == nil {
-		return true, false
-	}
-	if err := c.raw.Control(c.peekFn); err != nil {
-		return false, false // the socket is closed
-	}
-	switch {
-	case c.perr == syscall.EAGAIN:
-		return true, false
-	case c.perr != nil:
-		c.setErr(c.perr)
-		return false, false
-	case c.pn == 0:
-		return false, false // EOF: the server closed the connection
-	default:
-		return true, true
-	}
-}

@@ -3,18 +3,16 @@ package pgprovider
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgprovider/pgprovider/middleware"
 )
 
-var errNoPgx = errors.New("pgprovider: not a pgprovider connection over pgx")
-
 // Raw runs fn with the *pgx.Conn behind c, after running the chain's raw operation, so that
 // the session state the context declares (for example the tenant's search_path) is applied
 // first: a CopyFrom or a pgx Batch lands where an ordinary statement with ctx would. After fn
-// the driver forgets what it knew of the session's state, and re-applies it when needed.
+// the driver forgets what it knew of the session's state, re-applies it when needed, and
+// never replaces the backend silently.
 func Raw(ctx context.Context, c *sql.Conn, fn func(ctx context.Context, pc *pgx.Conn) error) error {
 	return c.Raw(func(driverConn any) error {
 		cn, ok := driverConn.(*conn)
@@ -23,6 +21,30 @@ func Raw(ctx context.Context, c *sql.Conn, fn func(ctx context.Context, pc *pgx.
 		}
 		cn.rawFn = fn
 		defer func() { cn.rawFn = nil }()
-		return cn.ctr.chain.Raw(ctx, middleware.Call{Op: middleware.OpRaw, Session: cn})
+		return cn.ch.raw(ctx, middleware.Call{Op: middleware.OpRaw, Session: cn})
 	})
+}
+
+// PgxConn returns the *pgx.Conn behind a driver connection, for use inside (*sql.Conn).Raw:
+//
+//	err := sqlConn.Raw(func(driverConn any) error {
+//		pc, ok := pgprovider.PgxConn(driverConn)
+//		...
+//	})
+//
+// It reports false for connections of other drivers or of a connector with a custom backend.
+// The driver then no longer knows the session state of that backend: it re-applies declared
+// state on the next statement and never replaces the backend silently. Prefer [Raw], which
+// also applies the state the context declares (the tenant) before handing the connection out.
+func PgxConn(driverConn any) (*pgx.Conn, bool) {
+	c, ok := driverConn.(*conn)
+	if !ok {
+		return nil, false
+	}
+	pb, ok := c.be.(*pgxBackend)
+	if !ok {
+		return nil, false
+	}
+	pb.handOut()
+	return pb.sc.Conn(), true
 }

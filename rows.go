@@ -3,39 +3,39 @@ package pgprovider
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"io"
 	"reflect"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // rows wraps a result set: it classifies an error that breaks the connection during
-// iteration (the statement reached the server: its outcome is unknown), and runs OpRowsEnd
-// through the chain exactly once when some middleware wraps it. Each session embeds one, reused
-// for every result set, so wrapping costs no allocation.
+// iteration (the statement reached the server: its outcome is unknown), runs OpRowsEnd through
+// the chain exactly once when some middleware wraps it, and releases a backend a routing
+// target lent for the statement. Each session embeds one, reused for every result set, so
+// wrapping costs no allocation.
 //
 // It implements exactly the optional interfaces *stdlib.Rows implements (rows_go127.go adds
 // driver.RowsColumnScanner on Go 1.27).
 type rows struct {
-	// What every result set uses comes first, in one cache line: a result set of the empty
-	// chain touches nothing else.
 	inner driver.Rows
 	c     *conn
+	be    middleware.Backend // the backend the rows come from
 	n     int64
 	err   error // the error that ended iteration
 	done  bool
-	inUse bool // handed out and not closed yet (embedded wrapper only)
+	inUse bool // handed out and not closed yet (the session's embedded wrapper)
 	cold  bool // a field below is set: Close clears them
 
-	ctx   context.Context      // for OpRowsEnd
-	start time.Time            // for OpRowsEnd
-	s     middleware.Statement // for OpRowsEnd
-
-	vals []driver.Value // the current row, read with Next for a backend without column scanning (Go 1.27)
-
-	target middleware.Target // routed result set: the pool c was borrowed from
-	chain  *middleware.Chain // routed result set: the session's chain, for OpRowsEnd
+	ctx    context.Context      // for OpRowsEnd
+	start  time.Time            // for OpRowsEnd
+	s      middleware.Statement // for OpRowsEnd
+	target middleware.Target    // a routed result set: where be goes back when it ends
+	vals   []driver.Value       // the current row, read with Next for a backend without column scanning (Go 1.27)
 }
 
 var (
@@ -45,6 +45,20 @@ var (
 	_ driver.RowsColumnTypePrecisionScale   = (*rows)(nil)
 	_ driver.RowsColumnTypeScanType         = (*rows)(nil)
 )
+
+// newRows wraps r, the result of s on be: in the session's own wrapper when it is free and
+// nothing more than classification is needed, in a new one otherwise.
+func newRows(ctx context.Context, c *conn, be middleware.Backend, r driver.Rows, s *middleware.Statement, target middleware.Target, start time.Time) *rows {
+	w := &c.rows
+	if w.inUse {
+		w = new(rows) // a result set of this session is still open
+	}
+	w.inner, w.c, w.be, w.inUse = r, c, be, true
+	if target != nil || c.ch.rowsEnded {
+		w.ctx, w.s, w.start, w.target, w.cold = ctx, *s, start, target, true
+	}
+	return w
+}
 
 func (r *rows) Columns() []string { return r.inner.Columns() }
 
@@ -65,49 +79,41 @@ func (r *rows) end(err error) error {
 	if err == io.EOF {
 		return err
 	}
-	r.err = r.c.exec.classifyRows(r.c, err)
+	r.err = r.classify(err)
 	return r.err
 }
 
-// Close ends the result set: it closes pgx's rows and runs OpRowsEnd through the chain once.
+func (r *rows) classify(err error) error {
+	if r.be.Err() == nil {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return err
+	}
+	return &pgerror.OutcomeUnknownError{Op: middleware.OpQuery, Err: err}
+}
+
+// Close ends the result set: it closes pgx's rows, runs OpRowsEnd through the chain once and
+// releases a lent backend.
 func (r *rows) Close() error {
 	if r.done {
 		return nil
 	}
 	r.done = true
 	if err := r.inner.Close(); err != nil && r.err == nil {
-		r.err = r.c.exec.classifyRows(r.c, err)
+		r.err = r.classify(err)
 	}
-	if r.cold {
-		return r.closeCold()
-	}
-	// No OpRowsEnd to run (Query sets cold when one is) and nothing borrowed.
-	err := r.err
-	if r == &r.c.rows { // free for the session's next result set
-		r.inner, r.c, r.n, r.err, r.done, r.inUse = nil, nil, 0, nil, false, false
-	}
-	return err
-}
-
-// closeCold ends a result set that runs OpRowsEnd or holds a borrowed connection.
-//
-//go:noinline
-func (r *rows) closeCold() error {
-	c := r.c
-	err, target := r.err, r.target
-	chain := c.ctr.chain
-	if r.chain != nil {
-		chain = r.chain
-	}
-	if r.chain != nil || (target == nil && c.rowsEnd) {
-		err = chain.RowsEnd(r.ctx, middleware.RowsEnd{Statement: r.s, Rows: r.n, Err: r.err, Duration: time.Since(r.start)})
+	c, err, target, be := r.c, r.err, r.target, r.be
+	if r.cold && c.ch.rowsEnded {
+		err = c.ch.rowsEnd(r.ctx, middleware.RowsEnd{Statement: r.s, Rows: r.n, Err: r.err, Duration: time.Since(r.start)})
 	}
 	ended := r.err
-	if r == &c.rows {
-		*r = rows{} // free for the session's next result set
+	if r == &c.rows { // free for the session's next result set
+		*r = rows{}
 	}
 	if target != nil {
-		target.Release(c, ended) // last: another goroutine may borrow c right away
+		target.Release(be, ended) // last: another goroutine may take be right away
 	}
 	return err
 }

@@ -18,7 +18,7 @@ func (r *rows) NextRow() error {
 		err = x.NextRow()
 	} else {
 		if r.vals == nil {
-			r.vals, r.cold = make([]driver.Value, len(r.inner.Columns())), true
+			r.vals = make([]driver.Value, len(r.inner.Columns()))
 		}
 		err = r.inner.Next(r.vals)
 	}

@@ -17,12 +17,12 @@ type stateKey struct{}
 
 // declare is a test middleware that declares the session state carried by the context, the
 // way the tenancy middleware does.
-func declare() middleware.Funcs {
+func declare() middleware.Wrappers {
 	st := func(ctx context.Context) middleware.State {
 		s, _ := ctx.Value(stateKey{}).(middleware.State)
 		return s
 	}
-	return middleware.Funcs{
+	return middleware.Wrappers{
 		Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 			return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 				s.State = st(ctx)
@@ -222,8 +222,10 @@ func (m *mismatch) Error() string { return "state leak: want " + m.want + " got 
 // TestListenDetection: a statement that merely mentions a table named like "listeners" must
 // not make the driver run UNLISTEN * on reuse (a round trip per checkout), while a real LISTEN
 // is cleaned up before the next borrower.
-func TestListenDetection(t *testing.T) {
-	db := openDB(t)
+func TestListenDetection(t *testing.T) { forEachChain(t, testListenDetection) }
+
+func testListenDetection(t *testing.T, ch chain) {
+	db := openDB(t, ch.opts...)
 	db.SetMaxOpenConns(1)
 	ctx := ctxT(t)
 	mustExec(t, db, `create table if not exists listeners (n int)`)

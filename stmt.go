@@ -15,7 +15,7 @@ type stmt struct {
 	c     *conn
 	sql   string
 	inner driver.Stmt
-	be    *backend // the backend that prepared inner
+	be    middleware.Backend // the backend that prepared inner
 }
 
 var (
@@ -27,7 +27,7 @@ var (
 func (s *stmt) Close() error {
 	s.c.stmt = s
 	defer s.done()
-	return s.c.ctr.chain.StmtClose(context.Background(), middleware.Call{Op: middleware.OpStmtClose, Session: s.c, SQL: s.sql})
+	return s.c.ch.stmtClose(context.Background(), middleware.Call{Op: middleware.OpStmtClose, Session: s.c, SQL: s.sql})
 }
 
 func (s *stmt) NumInput() int { return s.inner.NumInput() }
@@ -41,13 +41,9 @@ func (s *stmt) Query([]driver.Value) (driver.Rows, error) { return nil, errDepre
 func (s *stmt) done() { s.c.stmt = nil }
 
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	s.c.stmt = s
-	defer s.done()
-	return s.c.execute(ctx, middleware.Statement{Op: middleware.OpStmtExec, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.inTx, Prepared: true})
+	return s.c.ch.exec(ctx, middleware.Statement{Op: middleware.OpStmtExec, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.tx.inner != nil, Prepared: true})
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	s.c.stmt = s
-	defer s.done()
-	return s.c.query(ctx, middleware.Statement{Op: middleware.OpStmtQuery, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.inTx, Prepared: true})
+	return s.c.ch.query(ctx, middleware.Statement{Op: middleware.OpStmtQuery, Session: s.c, SQL: s.sql, Args: args, InTx: s.c.tx.inner != nil, Prepared: true})
 }

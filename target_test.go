@@ -11,18 +11,18 @@ import (
 	"github.com/pgprovider/pgprovider/middleware"
 )
 
-// testPool is a minimal routing target: a pool of pgprovider connections to another server
-// (here the same server under another application_name, standing in for a replica).
+// testPool is a minimal routing target: a pool of backends of another server (here the same
+// server under another application_name, standing in for a replica).
 type testPool struct {
 	ctr      *pgprovider.Connector
 	mu       sync.Mutex
-	idle     []driver.Conn
+	idle     []middleware.Backend
 	acquired int
 	released int
 	lastErr  error
 }
 
-func (p *testPool) Acquire(ctx context.Context) (driver.Conn, error) {
+func (p *testPool) Acquire(ctx context.Context) (middleware.Backend, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.acquired++
@@ -31,10 +31,10 @@ func (p *testPool) Acquire(ctx context.Context) (driver.Conn, error) {
 		p.idle = p.idle[:n-1]
 		return c, nil
 	}
-	return p.ctr.Connect(ctx)
+	return p.ctr.OpenBackend(ctx)
 }
 
-func (p *testPool) Release(c driver.Conn, err error) {
+func (p *testPool) Release(c middleware.Backend, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.released++
@@ -45,8 +45,8 @@ func (p *testPool) Release(c driver.Conn, err error) {
 type routeKey struct{}
 
 // router sends statements whose context says so to the pool.
-func router(p *testPool) middleware.Funcs {
-	return middleware.Funcs{
+func router(p *testPool) middleware.Wrappers {
+	return middleware.Wrappers{
 		Rank: middleware.RankRouting,
 		Query: func(next middleware.QueryFunc) middleware.QueryFunc {
 			return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
@@ -107,8 +107,8 @@ func TestRoutingTarget(t *testing.T) {
 
 var rowsEnded2 int
 
-func withRowsEndCounter2() middleware.Funcs {
-	return middleware.Funcs{Rank: middleware.RankObserve, RowsEnd: func(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+func withRowsEndCounter2() middleware.Wrappers {
+	return middleware.Wrappers{Rank: middleware.RankObserve, RowsEnd: func(next middleware.RowsEndFunc) middleware.RowsEndFunc {
 		return func(ctx context.Context, e middleware.RowsEnd) error {
 			rowsEnded2++
 			return next(ctx, e)
@@ -127,7 +127,7 @@ func TestRoutedRowsEndDuration(t *testing.T) {
 	pool := &testPool{ctr: ctr}
 	var durations []time.Duration
 	var mu sync.Mutex
-	observe := middleware.Funcs{Rank: middleware.RankObserve, RowsEnd: func(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+	observe := middleware.Wrappers{Rank: middleware.RankObserve, RowsEnd: func(next middleware.RowsEndFunc) middleware.RowsEndFunc {
 		return func(ctx context.Context, e middleware.RowsEnd) error {
 			mu.Lock()
 			durations = append(durations, e.Duration)

@@ -3,59 +3,96 @@ package middleware_test
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 
+	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
 )
 
-// printer is a middleware that prints around each exec.
+// printer is a middleware that prints around each statement without rows.
 type printer string
 
-func (p printer) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
-	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
-		fmt.Println(p, "before")
-		res, err := next(ctx, s)
-		fmt.Println(p, "after")
-		return res, err
-	}
+func (p printer) Wrappers() middleware.Wrappers {
+	return middleware.Wrappers{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+		return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+			fmt.Println(p, "before")
+			res, err := next(ctx, s)
+			fmt.Println(p, "after")
+			return res, err
+		}
+	}}
 }
 
-// fakeExecutor stands in for pgx.
-type fakeExecutor struct{ middleware.Executor }
-
-func (fakeExecutor) Exec(ctx context.Context, s middleware.Statement) (driver.Result, error) {
-	fmt.Println("executor runs:", s.SQL)
-	return driver.RowsAffected(1), nil
-}
-
-// The first middleware listed is the outermost.
-func ExampleChain() {
-	chain, err := middleware.NewChain(fakeExecutor{}, printer("outer"), nil, printer("inner"))
+// The first middleware listed is the outermost: it sees an operation first and its result
+// last.
+func ExampleMiddleware() {
+	db, err := pgprovider.Open("", pgprovider.WithBackend(fakeServer{}),
+		pgprovider.WithMiddleware(printer("outer"), printer("inner")))
 	if err != nil {
 		panic(err)
 	}
-	_, _ = chain.Exec(context.Background(), middleware.Statement{Op: middleware.OpExec, SQL: "UPDATE t SET n = n + 1"})
+	defer db.Close()
+	_, _ = db.Exec("UPDATE t SET n = n + 1")
 	// Output:
 	// outer before
 	// inner before
-	// executor runs: UPDATE t SET n = n + 1
+	// server runs: UPDATE t SET n = n + 1
 	// inner after
 	// outer after
 }
 
-// Funcs builds a middleware from the operations it cares about; the others pass through free.
-func ExampleFuncs() {
-	count := 0
-	counter := middleware.Funcs{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+// A Wrappers value is a middleware made of the wrappers it sets; every other operation passes
+// through at no cost. A wrapper may call next more than once: here a statement that fails is
+// run once more.
+func ExampleWrappers() {
+	runs := 0
+	again := middleware.Wrappers{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 		return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
-			count++
-			return next(ctx, s)
+			runs++
+			res, err := next(ctx, s)
+			if err != nil && !s.InTx {
+				runs++
+				res, err = next(ctx, s)
+			}
+			return res, err
 		}
 	}}
-	chain, _ := middleware.NewChain(fakeExecutor{}, counter)
-	_, _ = chain.Exec(context.Background(), middleware.Statement{SQL: "SELECT 1"})
-	fmt.Println("execs:", count, "query wrapped:", chain.Wraps(middleware.OpQuery))
+	db, _ := pgprovider.Open("", pgprovider.WithBackend(fakeServer{}), pgprovider.WithMiddleware(again))
+	defer db.Close()
+	_, err := db.Exec("fail")
+	fmt.Println("runs:", runs, "error:", err)
 	// Output:
-	// executor runs: SELECT 1
-	// execs: 1 query wrapped: false
+	// server runs: fail
+	// server runs: fail
+	// runs: 2 error: failed
+}
+
+// fakeServer stands in for PostgreSQL: a database/sql driver whose connections print what
+// they run (pgprovider.WithBackend puts such a driver behind the executor, for tests).
+type fakeServer struct{}
+
+func (fakeServer) Connect(context.Context) (driver.Conn, error) { return fakeConn{}, nil }
+func (fakeServer) Driver() driver.Driver                        { return nil }
+
+type fakeConn struct{}
+
+func (fakeConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("not supported") }
+func (fakeConn) Close() error                        { return nil }
+func (fakeConn) Begin() (driver.Tx, error)           { return nil, errors.New("not supported") }
+func (fakeConn) PrepareContext(context.Context, string) (driver.Stmt, error) {
+	return nil, errors.New("not supported")
+}
+func (fakeConn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) {
+	return nil, errors.New("not supported")
+}
+func (fakeConn) QueryContext(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
+	return nil, errors.New("not supported")
+}
+func (fakeConn) ExecContext(_ context.Context, sql string, _ []driver.NamedValue) (driver.Result, error) {
+	fmt.Println("server runs:", sql)
+	if sql == "fail" {
+		return nil, errors.New("failed")
+	}
+	return driver.RowsAffected(1), nil
 }

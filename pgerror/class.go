@@ -1,94 +1,82 @@
 package pgerror
 
-import (
-	"context"
-	"database/sql"
-	"database/sql/driver"
-	"errors"
-	"io"
-	"net"
-	"strings"
-
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/pgprovider/pgprovider"
-)
-
-// Class is the classification of an error: a specific condition (unique violation, deadlock)
-// when the SQLSTATE is known, the SQLSTATE class otherwise.
+// Class is what an error means to code that must decide what to do next: run the operation
+// again, report a conflict, mark a server down. [Classify] gives the class of any error.
+//
+// A Class is also an error value, for errors.Is: errors.Is(err, pgerror.UniqueViolation)
+// matches an error the [Middleware] (or [Wrap]) classified, and any *[OutcomeUnknownError]
+// matches OutcomeUnknown. [Classify] needs no wrapping.
 type Class uint8
 
-// The classes. The first group has a sentinel each; the second is the class-level fallback.
+// The classes. A server error whose SQLSTATE is not listed is [Server]; a client error this
+// package cannot place is [Other].
 const (
-	ClassNone                  Class = iota // nil, or an error this package does not classify
-	ClassUniqueViolation                    // 23505
-	ClassForeignKeyViolation                // 23503
-	ClassNotNullViolation                   // 23502
-	ClassCheckViolation                     // 23514
-	ClassExclusionViolation                 // 23P01
-	ClassSerializationFailure               // 40001
-	ClassDeadlock                           // 40P01
-	ClassQueryCanceled                      // 57014
-	ClassReadOnlyTransaction                // 25006
-	ClassConnectionLost                     // class 08, 57P01-57P05, network errors, outcome unknown
-	ClassInsufficientResources              // class 53
-	ClassUndefinedTable                     // 42P01
-	ClassUndefinedColumn                    // 42703
+	None Class = iota // nil, or not a failure: sql.ErrNoRows, driver.ErrSkip, io.EOF
 
-	ClassContext                 // context.Canceled or context.DeadlineExceeded
-	ClassIntegrityViolation      // other codes of class 23
-	ClassTransactionRollback     // other codes of class 40
-	ClassInvalidTransactionState // class 25 (25P02 in failed transaction, 25P03, 25P04, ...)
-	ClassSyntaxOrAccess          // other codes of class 42
-	ClassDataException           // class 22
-	ClassAuthorization           // class 28 (invalid authorization) and 42501 is class 42
-	ClassInvalidCatalog          // class 3D (database does not exist)
-	ClassInvalidSchema           // class 3F
-	ClassFeatureNotSupported     // class 0A (incl. "cached plan must not change result type")
-	ClassInvalidStatementName    // class 26 (prepared statement does not exist)
-	ClassProgramLimit            // class 54
-	ClassObjectNotInPrerequisite // class 55 (55P03 lock not available, ...)
-	ClassOperatorIntervention    // other codes of class 57
-	ClassSystemError             // class 58
-	ClassInternal                // class XX
-	ClassOther                   // any other server error
+	// What happened to the connection.
+	NotSent        // nothing reached the server: driver.ErrBadConn, a connection never established (08001, 08004, a dial error)
+	OutcomeUnknown // the request was sent and the connection broke before the answer (*OutcomeUnknownError)
+	ConnectionLost // the connection broke, with no word on what ran: class 08, network errors, an unexpected EOF
+	Terminated     // the server ended the session and aborted what ran: 57P01 admin_shutdown, 57P02 crash_shutdown, 57P05 idle_session_timeout
+	Unavailable    // the server refused a connection for now: 57P03 cannot_connect_now, 53300 too_many_connections
+	Authentication // class 28: a wrong password or user, no pg_hba.conf entry
+	NoDatabase     // 3D000: the database does not exist
+
+	// What the caller asked for.
+	Canceled      // context.Canceled
+	Timeout       // context.DeadlineExceeded
+	QueryCanceled // 57014: statement_timeout, pg_cancel_backend, a cancel request
+
+	// Conflicts that a new attempt can resolve.
+	Serialization // 40001 serialization_failure
+	Deadlock      // 40P01 deadlock_detected
+	ReadOnly      // 25006: a write in a read-only transaction, or on a standby
+	StalePlan     // 0A000 "cached plan must not change result type", 26000 prepared statement does not exist
+
+	// Errors of the statement itself.
+	UniqueViolation     // 23505
+	ForeignKeyViolation // 23503
+	NotNullViolation    // 23502
+	CheckViolation      // 23514
+	ExclusionViolation  // 23P01
+	IntegrityViolation  // any other code of class 23
+	UndefinedTable      // 42P01
+	UndefinedColumn     // 42703
+	Server              // any other server error
+	Other               // a client error this package cannot place (an argument pgx cannot encode, ...)
 	classCount
 )
 
 var classNames = [...]string{
-	ClassNone:                    "none",
-	ClassUniqueViolation:         "unique_violation",
-	ClassForeignKeyViolation:     "foreign_key_violation",
-	ClassNotNullViolation:        "not_null_violation",
-	ClassCheckViolation:          "check_violation",
-	ClassExclusionViolation:      "exclusion_violation",
-	ClassSerializationFailure:    "serialization_failure",
-	ClassDeadlock:                "deadlock_detected",
-	ClassQueryCanceled:           "query_canceled",
-	ClassReadOnlyTransaction:     "read_only_sql_transaction",
-	ClassConnectionLost:          "connection_lost",
-	ClassInsufficientResources:   "insufficient_resources",
-	ClassUndefinedTable:          "undefined_table",
-	ClassUndefinedColumn:         "undefined_column",
-	ClassContext:                 "context",
-	ClassIntegrityViolation:      "integrity_constraint_violation",
-	ClassTransactionRollback:     "transaction_rollback",
-	ClassInvalidTransactionState: "invalid_transaction_state",
-	ClassSyntaxOrAccess:          "syntax_error_or_access_rule_violation",
-	ClassDataException:           "data_exception",
-	ClassAuthorization:           "invalid_authorization_specification",
-	ClassInvalidCatalog:          "invalid_catalog_name",
-	ClassInvalidSchema:           "invalid_schema_name",
-	ClassFeatureNotSupported:     "feature_not_supported",
-	ClassInvalidStatementName:    "invalid_sql_statement_name",
-	ClassProgramLimit:            "program_limit_exceeded",
-	ClassObjectNotInPrerequisite: "object_not_in_prerequisite_state",
-	ClassOperatorIntervention:    "operator_intervention",
-	ClassSystemError:             "system_error",
-	ClassInternal:                "internal_error",
-	ClassOther:                   "other",
+	None:                "none",
+	NotSent:             "not_sent",
+	OutcomeUnknown:      "outcome_unknown",
+	ConnectionLost:      "connection_lost",
+	Terminated:          "terminated",
+	Unavailable:         "unavailable",
+	Authentication:      "authentication",
+	NoDatabase:          "no_database",
+	Canceled:            "canceled",
+	Timeout:             "timeout",
+	QueryCanceled:       "query_canceled",
+	Serialization:       "serialization_failure",
+	Deadlock:            "deadlock_detected",
+	ReadOnly:            "read_only",
+	StalePlan:           "stale_plan",
+	UniqueViolation:     "unique_violation",
+	ForeignKeyViolation: "foreign_key_violation",
+	NotNullViolation:    "not_null_violation",
+	CheckViolation:      "check_violation",
+	ExclusionViolation:  "exclusion_violation",
+	IntegrityViolation:  "integrity_violation",
+	UndefinedTable:      "undefined_table",
+	UndefinedColumn:     "undefined_column",
+	Server:              "server",
+	Other:               "other",
 }
 
-// String returns the snake_case name of the class, after PostgreSQL's condition names.
+// String returns the snake_case name of the class, e.g. "unique_violation": a bounded value
+// for metric and span attributes.
 func (c Class) String() string {
 	if c < classCount {
 		return classNames[c]
@@ -96,136 +84,27 @@ func (c Class) String() string {
 	return "unknown"
 }
 
-// codes maps exact SQLSTATEs to their class; byClass maps the two-character SQLSTATE class.
-var codes = map[string]Class{
-	"23505": ClassUniqueViolation,
-	"23503": ClassForeignKeyViolation,
-	"23502": ClassNotNullViolation,
-	"23514": ClassCheckViolation,
-	"23P01": ClassExclusionViolation,
-	"40001": ClassSerializationFailure,
-	"40P01": ClassDeadlock,
-	"57014": ClassQueryCanceled,
-	"25006": ClassReadOnlyTransaction,
-	"57P01": ClassConnectionLost, // admin_shutdown
-	"57P02": ClassConnectionLost, // crash_shutdown
-	"57P03": ClassConnectionLost, // cannot_connect_now
-	"57P04": ClassConnectionLost, // database_dropped
-	"57P05": ClassConnectionLost, // idle_session_timeout
-	"42P01": ClassUndefinedTable,
-	"42703": ClassUndefinedColumn,
-}
+// Error returns "pgerror: " and the name of the class.
+func (c Class) Error() string { return "pgerror: " + c.String() }
 
-var byClass = map[string]Class{
-	"08": ClassConnectionLost,
-	"0A": ClassFeatureNotSupported,
-	"22": ClassDataException,
-	"23": ClassIntegrityViolation,
-	"25": ClassInvalidTransactionState,
-	"26": ClassInvalidStatementName,
-	"28": ClassAuthorization,
-	"3D": ClassInvalidCatalog,
-	"3F": ClassInvalidSchema,
-	"40": ClassTransactionRollback,
-	"42": ClassSyntaxOrAccess,
-	"53": ClassInsufficientResources,
-	"54": ClassProgramLimit,
-	"55": ClassObjectNotInPrerequisite,
-	"57": ClassOperatorIntervention,
-	"58": ClassSystemError,
-	"XX": ClassInternal,
-}
-
-// ClassOf classifies a SQLSTATE: the exact code if listed, its two-character class otherwise.
-// An empty or malformed code is ClassOther.
-func ClassOf(code string) Class {
-	if c, ok := codes[code]; ok {
-		return c
-	}
-	if len(code) == 5 {
-		if c, ok := byClass[code[:2]]; ok {
-			return c
-		}
-	}
-	return ClassOther
-}
-
-// Classify returns the class of err, looking through every layer of wrapping. A server error
-// (*pgconn.PgError) is classified by its SQLSTATE; a lost connection (an outcome-unknown
-// error, driver.ErrBadConn, sql.ErrConnDone, a network error, a failed connection attempt
-// without a server error) is ClassConnectionLost; context errors are ClassContext. Anything
-// else, sql.ErrNoRows included, is ClassNone.
-func Classify(err error) Class {
-	if err == nil {
-		return ClassNone
-	}
-	if c, ok := err.(*Error); ok {
-		return c.class
-	}
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		return ClassOf(pg.Code)
-	}
-	switch {
-	case errors.Is(err, pgprovider.ErrOutcomeUnknown), errors.Is(err, driver.ErrBadConn),
-		errors.Is(err, sql.ErrConnDone), errors.Is(err, io.ErrUnexpectedEOF):
-		return ClassConnectionLost
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return ClassContext
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		return ClassConnectionLost
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && !ne.Timeout() {
-		return ClassConnectionLost
-	}
-	return ClassNone
-}
-
-// IsRetryable reports whether running the failed unit again (an autocommit statement or a
-// whole transaction, never a single statement inside a transaction) can succeed and cannot
-// apply anything twice. It is the default policy of package retry:
-//
-//   - yes when nothing reached the server: driver.ErrBadConn, pgconn.SafeToRetry, a failed
-//     connection attempt without a server error;
-//   - yes for 40001 serialization_failure and 40P01 deadlock_detected;
-//   - yes for server states where the statement did not run: 57P01 admin_shutdown,
-//     57P02 crash_shutdown, 57P03 cannot_connect_now, 57P05 idle_session_timeout,
-//     53300 too_many_connections, 08001 and 08004 (connection never established);
-//   - yes for 26000 (prepared statement does not exist) and 0A000 "cached plan must not
-//     change result type", which pgx repairs on the next run;
-//   - no for context errors and for errors whose outcome is unknown (the request was sent and
-//     the connection broke before the answer: pgprovider.ErrOutcomeUnknown), and for
-//     everything else.
-func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, pgprovider.ErrOutcomeUnknown) {
-		return false
-	}
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		return RetryableCode(pg.Code, pg.Message)
-	}
-	if errors.Is(err, driver.ErrBadConn) {
+// Retryable reports whether running the failed unit again (an autocommit statement or a
+// whole transaction, never one statement inside a transaction) can succeed without applying
+// anything twice: yes for NotSent, Terminated, Unavailable, Serialization and Deadlock; no for
+// everything else, OutcomeUnknown and ConnectionLost included (the request may have been
+// applied), and StalePlan (the driver already ran such a statement once more, described
+// afresh, where that is possible: outside a transaction). It is the default policy of package
+// retry.
+func (c Class) Retryable() bool {
+	switch c {
+	case NotSent, Terminated, Unavailable, Serialization, Deadlock:
 		return true
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		return true
-	}
-	return pgconn.SafeToRetry(err)
-}
-
-// RetryableCode reports whether a server error with this SQLSTATE and message is retryable
-// by the rules of [IsRetryable]. The message matters only for 0A000.
-func RetryableCode(code, message string) bool {
-	switch code {
-	case "40001", "40P01", "57P01", "57P02", "57P03", "57P05", "53300", "08001", "08004", "26000":
-		return true
-	case "0A000":
-		return strings.Contains(message, "cached plan must not change result type")
 	}
 	return false
+}
+
+// Connection reports whether the class says the connection or the server is unusable, as
+// opposed to an error of the statement: NotSent, OutcomeUnknown, ConnectionLost, Terminated
+// and Unavailable. A routing middleware marks the server suspect on these.
+func (c Class) Connection() bool {
+	return c >= NotSent && c <= Unavailable
 }

@@ -1,21 +1,19 @@
-// Package pgerror classifies PostgreSQL errors without changing their type.
+// Package pgerror is pgprovider's one error classifier: what an error means to the code that
+// must decide what to do next. Retry, tenancy, replica routing, the listener, metrics, tracing
+// and logging all classify with [Classify], so they agree.
 //
-// pgprovider never changes the concrete type of a server error: code that type-asserts or
-// errors.As-es to *pgconn.PgError keeps working. This package adds classification on top, in
-// two ways that agree with each other:
+// pgprovider never changes the concrete type of a server error: code that errors.As-es to
+// *pgconn.PgError keeps working. Classification comes on top, in two ways that agree:
 //
-//   - Helpers that work on any error, wrapped by any layer, without wrapping it:
-//     [Is](err, [ErrUniqueViolation]), [Classify], [IsRetryable], [Code], [Constraint],
-//     [Table], [Column], [Fatal].
-//   - An opt-in middleware, [Middleware], that wraps the errors the driver returns in an
-//     [*Error], so that plain errors.Is(err, pgerror.ErrUniqueViolation) matches, while
-//     errors.As(err, &pgErr) still extracts the *pgconn.PgError from the same value and
-//     Error() returns the original message.
+//   - [Classify] works on any error, wrapped by any layer: pgerror.Classify(err) ==
+//     pgerror.UniqueViolation.
+//   - The opt-in [Middleware] (or [Wrap]) attaches the class to the errors the driver returns,
+//     so that plain errors.Is(err, pgerror.UniqueViolation) matches while errors.As still
+//     extracts the *pgconn.PgError and Error() returns the original message.
 //
-// Codes are classified by an exact SQLSTATE table first and by their two-character class
-// next, so a code this package does not list (for example 25P04 transaction_timeout, added
-// in PostgreSQL 17) still gets its class ([ClassInvalidTransactionState]).
+// An *[OutcomeUnknownError] reports an operation sent to the server whose answer was lost with
+// the connection: errors.Is(err, pgerror.OutcomeUnknown) matches it, wrapped or not.
 //
-// driver.ErrBadConn, context errors, sql.ErrNoRows and sql.ErrTxDone are never wrapped: they
-// reach database/sql and the caller as the very same values.
+// driver.ErrBadConn, context errors and sql.ErrTxDone are never wrapped: they reach
+// database/sql and the caller as the very same values.
 package pgerror

@@ -19,7 +19,7 @@ import (
 const (
 	KindTx   = "transaction" // a transaction open on the connection
 	KindRows = "rows"        // a result set not closed
-	KindConn = "conn"        // checked out of the pool and not returned (needs OpRelease, see [Monitor.WrapRelease])
+	KindConn = "conn"        // checked out of the pool and not returned (needs OpRelease, see [Monitor.Wrappers])
 )
 
 // Leak describes a connection held longer than the threshold.
@@ -87,8 +87,24 @@ func New(opts ...Option) *Monitor {
 	return m
 }
 
-// Rank places the Monitor with the observability middleware, outermost.
-func (m *Monitor) Rank() middleware.Rank { return middleware.RankObserve }
+// Wrappers tracks checkouts, transactions and result sets per session; its rank places the
+// Monitor with the observability middleware, outermost.
+func (m *Monitor) Wrappers() middleware.Wrappers {
+	return middleware.Wrappers{
+		Rank:         middleware.RankObserve,
+		Release:      m.wrapRelease,
+		Connect:      m.wrapConnect,
+		ResetSession: m.wrapResetSession,
+		Begin:        m.wrapBegin,
+		Commit:       m.wrapEndTx,
+		Rollback:     m.wrapEndTx,
+		Exec:         m.wrapExec,
+		Query:        m.wrapQuery,
+		Ping:         m.wrapPing,
+		Prepare:      m.wrapPrepare,
+		RowsEnd:      m.wrapRowsEnd,
+	}
+}
 
 // WatchPool makes every scan sample db.Stats() and report pool exhaustion (requests that
 // waited for a connection) through the logger and [Stats].
@@ -136,7 +152,7 @@ func (m *Monitor) get(s middleware.Session) *session {
 		e = &session{}
 		m.sessions[s.ID()] = e
 	}
-	if pid := s.BackendPID(); pid != 0 {
+	if pid := s.Backend().PID; pid != 0 {
 		e.pid = pid
 	}
 	return e
@@ -186,10 +202,10 @@ func (m *Monitor) used(s middleware.Session, pcs []uintptr) {
 	m.mu.Unlock()
 }
 
-// WrapRelease tracks OpRelease, which the driver runs from IsValid when database/sql puts the
-// session back in its pool. The chain calls WrapRelease once when it is built, only if the
+// wrapRelease tracks OpRelease, which the driver runs from IsValid when database/sql puts the
+// session back in its pool. The chain calls wrapRelease once when it is built, only if the
 // driver has the operation: that switches tracking of whole checkouts on.
-func (m *Monitor) WrapRelease(next middleware.CallFunc) middleware.CallFunc {
+func (m *Monitor) wrapRelease(next middleware.CallFunc) middleware.CallFunc {
 	m.hooked.Store(true)
 	return func(ctx context.Context, c middleware.Call) error {
 		id := c.Session.ID()
@@ -215,9 +231,9 @@ func (m *Monitor) failed(s middleware.Session, err error) {
 	m.mu.Unlock()
 }
 
-// WrapConnect records a checkout of a new connection (a connect on a known session is the
+// wrapConnect records a checkout of a new connection (a connect on a known session is the
 // replacement of its backend, not a checkout).
-func (m *Monitor) WrapConnect(next middleware.CallFunc) middleware.CallFunc {
+func (m *Monitor) wrapConnect(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		err := next(ctx, c)
 		if err == nil {
@@ -232,8 +248,8 @@ func (m *Monitor) WrapConnect(next middleware.CallFunc) middleware.CallFunc {
 	}
 }
 
-// WrapResetSession records the checkout of a pooled connection.
-func (m *Monitor) WrapResetSession(next middleware.CallFunc) middleware.CallFunc {
+// wrapResetSession records the checkout of a pooled connection.
+func (m *Monitor) wrapResetSession(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		m.checkout(c.Session, false)
 		err := next(ctx, c)
@@ -242,8 +258,8 @@ func (m *Monitor) WrapResetSession(next middleware.CallFunc) middleware.CallFunc
 	}
 }
 
-// WrapBegin records an open transaction.
-func (m *Monitor) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
+// wrapBegin records an open transaction.
+func (m *Monitor) wrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 	return func(ctx context.Context, b middleware.Begin) error {
 		err := next(ctx, b)
 		m.failed(b.Session, err)
@@ -271,14 +287,11 @@ func (m *Monitor) endTx(next middleware.CallFunc) middleware.CallFunc {
 	}
 }
 
-// WrapCommit records the end of a transaction.
-func (m *Monitor) WrapCommit(next middleware.CallFunc) middleware.CallFunc { return m.endTx(next) }
+// wrapEndTx records the end of a transaction at COMMIT and ROLLBACK.
+func (m *Monitor) wrapEndTx(next middleware.CallFunc) middleware.CallFunc { return m.endTx(next) }
 
-// WrapRollback records the end of a transaction.
-func (m *Monitor) WrapRollback(next middleware.CallFunc) middleware.CallFunc { return m.endTx(next) }
-
-// WrapExec records the first use of a checkout.
-func (m *Monitor) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
+// wrapExec records the first use of a checkout.
+func (m *Monitor) wrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 		m.used(s.Session, nil)
 		res, err := next(ctx, s)
@@ -287,8 +300,8 @@ func (m *Monitor) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 	}
 }
 
-// WrapQuery records an open result set.
-func (m *Monitor) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
+// wrapQuery records an open result set.
+func (m *Monitor) wrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 		rows, err := next(ctx, s)
 		m.failed(s.Session, err)
@@ -307,8 +320,8 @@ func (m *Monitor) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 	}
 }
 
-// WrapPing forgets a session whose ping found it broken.
-func (m *Monitor) WrapPing(next middleware.CallFunc) middleware.CallFunc {
+// wrapPing forgets a session whose ping found it broken.
+func (m *Monitor) wrapPing(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		err := next(ctx, c)
 		m.failed(c.Session, err)
@@ -316,8 +329,8 @@ func (m *Monitor) WrapPing(next middleware.CallFunc) middleware.CallFunc {
 	}
 }
 
-// WrapPrepare forgets a session whose prepare found it broken.
-func (m *Monitor) WrapPrepare(next middleware.PrepareFunc) middleware.PrepareFunc {
+// wrapPrepare forgets a session whose prepare found it broken.
+func (m *Monitor) wrapPrepare(next middleware.PrepareFunc) middleware.PrepareFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Stmt, error) {
 		st, err := next(ctx, s)
 		m.failed(s.Session, err)
@@ -325,8 +338,8 @@ func (m *Monitor) WrapPrepare(next middleware.PrepareFunc) middleware.PrepareFun
 	}
 }
 
-// WrapRowsEnd records the end of a result set.
-func (m *Monitor) WrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+// wrapRowsEnd records the end of a result set.
+func (m *Monitor) wrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEndFunc {
 	return func(ctx context.Context, r middleware.RowsEnd) error {
 		id := r.Statement.Session.ID()
 		m.mu.Lock()

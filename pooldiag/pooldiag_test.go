@@ -185,7 +185,7 @@ func TestNoLeakWhenReleased(t *testing.T) {
 // releaseSupported reports whether the driver runs OpRelease from IsValid (the middleware
 // package then has a Release operation).
 func releaseSupported() bool {
-	_, ok := reflect.TypeOf(middleware.Funcs{}).FieldByName("Release")
+	_, ok := reflect.TypeOf(middleware.Wrappers{}).FieldByName("Release")
 	return ok
 }
 
@@ -246,9 +246,10 @@ type fakeSession struct {
 	inTx bool
 }
 
-func (f fakeSession) ID() uint64         { return f.id }
-func (f fakeSession) InTx() bool         { return f.inTx }
-func (f fakeSession) BackendPID() uint32 { return 7 }
+func (f fakeSession) ID() uint64                      { return f.id }
+func (f fakeSession) InTx() bool                      { return f.inTx }
+func (f fakeSession) Pinned() bool                    { return false }
+func (f fakeSession) Backend() middleware.BackendInfo { return middleware.BackendInfo{PID: 7} }
 
 // TestBadConnForgets drives the Monitor's wrappers directly: a session whose operation
 // returned driver.ErrBadConn is about to be closed by database/sql and is forgotten, unless a
@@ -264,25 +265,25 @@ func TestBadConnForgets(t *testing.T) {
 		held int
 	}{
 		{"exec", false, func(m *pooldiag.Monitor, s middleware.Session) error {
-			_, err := m.WrapExec(func(context.Context, middleware.Statement) (driver.Result, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
+			_, err := m.Wrappers().Exec(func(context.Context, middleware.Statement) (driver.Result, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
 			return err
 		}, 0},
 		{"query", false, func(m *pooldiag.Monitor, s middleware.Session) error {
-			_, err := m.WrapQuery(func(context.Context, middleware.Statement) (driver.Rows, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
+			_, err := m.Wrappers().Query(func(context.Context, middleware.Statement) (driver.Rows, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
 			return err
 		}, 0},
 		{"prepare", false, func(m *pooldiag.Monitor, s middleware.Session) error {
-			_, err := m.WrapPrepare(func(context.Context, middleware.Statement) (driver.Stmt, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
+			_, err := m.Wrappers().Prepare(func(context.Context, middleware.Statement) (driver.Stmt, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
 			return err
 		}, 0},
 		{"ping", false, func(m *pooldiag.Monitor, s middleware.Session) error {
-			return m.WrapPing(badCall)(ctx, middleware.Call{Session: s})
+			return m.Wrappers().Ping(badCall)(ctx, middleware.Call{Session: s})
 		}, 0},
 		{"reset", false, func(m *pooldiag.Monitor, s middleware.Session) error {
-			return m.WrapResetSession(badCall)(ctx, middleware.Call{Session: s})
+			return m.Wrappers().ResetSession(badCall)(ctx, middleware.Call{Session: s})
 		}, 0},
 		{"exec in a transaction", true, func(m *pooldiag.Monitor, s middleware.Session) error {
-			_, err := m.WrapExec(func(context.Context, middleware.Statement) (driver.Result, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
+			_, err := m.Wrappers().Exec(func(context.Context, middleware.Statement) (driver.Result, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
 			return err
 		}, 1},
 	}
@@ -290,13 +291,13 @@ func TestBadConnForgets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			mon := pooldiag.New(pooldiag.WithInterval(time.Hour))
 			defer mon.Close()
-			release := mon.WrapRelease(okCall) // as a chain with OpRelease does
+			release := mon.Wrappers().Release(okCall) // as a chain with OpRelease does
 			s := fakeSession{id: 1, inTx: tt.inTx}
-			if err := mon.WrapResetSession(okCall)(ctx, middleware.Call{Session: s}); err != nil {
+			if err := mon.Wrappers().ResetSession(okCall)(ctx, middleware.Call{Session: s}); err != nil {
 				t.Fatal(err)
 			}
 			if tt.inTx {
-				if err := mon.WrapBegin(func(context.Context, middleware.Begin) error { return nil })(ctx, middleware.Begin{Session: s}); err != nil {
+				if err := mon.Wrappers().Begin(func(context.Context, middleware.Begin) error { return nil })(ctx, middleware.Begin{Session: s}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // failoverResult is what one failover run measured.
@@ -38,7 +38,7 @@ type failoverResult struct {
 func errClass(err error) string {
 	var pgErr *pgconn.PgError
 	switch {
-	case errors.Is(err, pgprovider.ErrOutcomeUnknown):
+	case errors.Is(err, pgerror.OutcomeUnknown):
 		return "outcome_unknown"
 	case errors.Is(err, ErrNoPrimary):
 		return "no_primary"
@@ -46,7 +46,7 @@ func errClass(err error) string {
 		return "timeout"
 	case errors.As(err, &pgErr):
 		return pgErr.Code
-	case connectionError(err):
+	case pgerror.Classify(err).Connection():
 		return "connection"
 	}
 	return "other: " + err.Error()

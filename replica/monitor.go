@@ -280,7 +280,7 @@ func (r *Router) update(n *node, res probeResult) bool {
 	r.mu.RUnlock()
 	if demoted := res.err == nil && res.inRecovery && n.wasPrimary; demoted || stray {
 		// Demoted, or a primary that lost a split brain: its client backends are evicted when
-		// database/sql next reuses them (see WrapResetSession).
+		// database/sql next reuses them (see wrapResetSession).
 		pids := r.clientPIDs(n)
 		r.mu.Lock()
 		r.setEvictPIDsLocked(n, pids)

@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"database/sql/driver"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -10,24 +9,26 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider"
+	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
-// pool holds the connections of one replica. Connections come from a pgprovider Connector
-// without middleware: the session's chain runs around them, and the core's executor applies
-// declared state and its byte accounting on them.
+// pool holds the backends of one replica, opened by a pgprovider Connector without middleware:
+// the session's chain runs around the statements, and the executor applies declared state and
+// its byte accounting on the backends.
 type pool struct {
 	ctr     *pgprovider.Connector
-	sem     chan struct{} // one token per open-or-opening connection in use
+	sem     chan struct{} // one token per open-or-opening backend in use
 	mu      sync.Mutex
-	idle    []driver.Conn
-	nets    map[driver.Conn]net.Conn // each connection's socket, for per-attempt deadlines
+	idle    []middleware.Backend
+	nets    map[middleware.Backend]net.Conn // each backend's socket, for per-attempt deadlines
 	maxIdle int
 	closed  bool
 	open    atomic.Int64
 }
 
 func newPool(ctr *pgprovider.Connector, maxOpen, maxIdle int) *pool {
-	return &pool{ctr: ctr, sem: make(chan struct{}, maxOpen), maxIdle: maxIdle, nets: map[driver.Conn]net.Conn{}}
+	return &pool{ctr: ctr, sem: make(chan struct{}, maxOpen), maxIdle: maxIdle, nets: map[middleware.Backend]net.Conn{}}
 }
 
 // dialSlot receives the socket a connection was dialed on (see dialCapture).
@@ -74,7 +75,7 @@ func withDeadline(ctx context.Context, deadline time.Time) (context.Context, con
 // get borrows a connection: an idle one that is still alive, or a new one. With a deadline,
 // the connection's socket carries it (from the liveness check on) until the caller clears it,
 // and waiting for a free slot or dialing is bounded by it.
-func (p *pool) get(ctx context.Context, deadline time.Time) (driver.Conn, net.Conn, error) {
+func (p *pool) get(ctx context.Context, deadline time.Time) (middleware.Backend, net.Conn, error) {
 	if err := expired(ctx, deadline); err != nil {
 		return nil, nil, err // never take a connection out only to fail it
 	}
@@ -92,7 +93,7 @@ func (p *pool) get(ctx context.Context, deadline time.Time) (driver.Conn, net.Co
 	}
 	for {
 		p.mu.Lock()
-		var c driver.Conn
+		var c middleware.Backend
 		var nc net.Conn
 		if n := len(p.idle); n > 0 {
 			c = p.idle[n-1]
@@ -110,11 +111,11 @@ func (p *pool) get(ctx context.Context, deadline time.Time) (driver.Conn, net.Co
 		}
 		// The same check database/sql makes before reusing a connection: a non-blocking
 		// liveness check, and pgx stdlib's ping when the connection sat idle over a second.
-		err := c.(driver.SessionResetter).ResetSession(ctx)
+		err := c.Reset(ctx)
 		if err == nil {
 			return c, nc, nil
 		}
-		if v, ok := c.(driver.Validator); ok && v.IsValid() && expired(ctx, deadline) != nil {
+		if c.Err() == nil && expired(ctx, deadline) != nil {
 			// The budget ran out, the connection did not fail: keep it for the next reader.
 			if nc != nil {
 				_ = nc.SetDeadline(time.Time{})
@@ -131,7 +132,7 @@ func (p *pool) get(ctx context.Context, deadline time.Time) (driver.Conn, net.Co
 	dctx, cancel := withDeadline(ctx, deadline)
 	defer cancel()
 	slot := &dialSlot{}
-	c, err := p.ctr.Connect(context.WithValue(dctx, dialSlotKey{}, slot))
+	c, err := p.ctr.OpenBackend(context.WithValue(dctx, dialSlotKey{}, slot))
 	if err != nil {
 		<-p.sem
 		return nil, nil, err
@@ -150,10 +151,11 @@ func (p *pool) get(ctx context.Context, deadline time.Time) (driver.Conn, net.Co
 	return c, slot.nc, nil
 }
 
-// put returns a connection; one that broke or is left inside a transaction is closed.
-func (p *pool) put(c driver.Conn) {
+// put returns a backend; one that broke, is left inside a transaction, or whose session state
+// a statement changed (it pinned itself) is closed.
+func (p *pool) put(c middleware.Backend) {
 	defer func() { <-p.sem }()
-	if v, ok := c.(driver.Validator); ok && !v.IsValid() {
+	if c.Err() != nil || c.Pinned() {
 		p.discard(c)
 		return
 	}
@@ -167,7 +169,7 @@ func (p *pool) put(c driver.Conn) {
 	p.mu.Unlock()
 }
 
-func (p *pool) discard(c driver.Conn) {
+func (p *pool) discard(c middleware.Backend) {
 	p.open.Add(-1)
 	p.mu.Lock()
 	delete(p.nets, c)
@@ -202,7 +204,7 @@ type nodeTarget struct {
 	n *node
 }
 
-func (t *nodeTarget) Acquire(ctx context.Context) (driver.Conn, error) {
+func (t *nodeTarget) Acquire(ctx context.Context) (middleware.Backend, error) {
 	c, _, err := t.n.pool.get(ctx, time.Time{})
 	if err != nil {
 		return nil, err
@@ -211,10 +213,10 @@ func (t *nodeTarget) Acquire(ctx context.Context) (driver.Conn, error) {
 	return c, nil
 }
 
-func (t *nodeTarget) Release(c driver.Conn, err error) {
+func (t *nodeTarget) Release(c middleware.Backend, err error) {
 	t.n.inFlight.Add(-1)
 	t.n.pool.put(c)
-	if err != nil && connectionError(err) {
+	if err != nil && pgerror.Classify(err).Connection() {
 		t.r.suspect(t.n)
 	}
 }
@@ -228,7 +230,7 @@ type attempt struct {
 	nc       net.Conn
 }
 
-func (a *attempt) Acquire(ctx context.Context) (driver.Conn, error) {
+func (a *attempt) Acquire(ctx context.Context) (middleware.Backend, error) {
 	c, nc, err := a.n.pool.get(ctx, a.deadline)
 	if err != nil {
 		return nil, err
@@ -238,7 +240,7 @@ func (a *attempt) Acquire(ctx context.Context) (driver.Conn, error) {
 	return c, nil
 }
 
-func (a *attempt) Release(c driver.Conn, err error) {
+func (a *attempt) Release(c middleware.Backend, err error) {
 	if a.nc != nil {
 		_ = a.nc.SetDeadline(time.Time{})
 	}

@@ -2,13 +2,13 @@ package replica
 
 import (
 	"context"
-	"database/sql/driver"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
+	"github.com/pgprovider/pgprovider/middleware"
 )
 
 // TestPoolExpiredBudgetKeepsConnections: an attempt whose deadline has passed (or whose
@@ -24,7 +24,7 @@ func TestPoolExpiredBudgetKeepsConnections(t *testing.T) {
 	p := newPool(ctr, 8, 8)
 	t.Cleanup(func() { _ = p.close() })
 	ctx := context.Background()
-	var conns []driver.Conn
+	var conns []middleware.Backend
 	for range 5 {
 		cn, nc, err := p.get(ctx, time.Now().Add(time.Second))
 		if err != nil || nc == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/faultproxy"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // With no primary reachable, writes wait the primary wait and fail with ErrNoPrimary, having
@@ -120,7 +121,7 @@ func TestDemotedSessionEvicted(t *testing.T) {
 		t.Fatal("the session changed backend without a reason")
 	}
 	_, err := db.ExecContext(ctx, "CREATE TEMP SEQUENCE s25006")
-	if !demotedError(err) {
+	if pgerror.Classify(err) != pgerror.ReadOnly {
 		t.Fatalf("write on a standby: %v, want 25006", err)
 	}
 	if after := pid(); after == before {

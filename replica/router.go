@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // Router is the replica-routing middleware and the cluster monitor. Build it with [New],
@@ -44,14 +45,7 @@ type Router struct {
 	closeErr  error
 }
 
-var (
-	_ middleware.QueryWrapper        = (*Router)(nil)
-	_ middleware.ExecWrapper         = (*Router)(nil)
-	_ middleware.BeginWrapper        = (*Router)(nil)
-	_ middleware.ResetSessionWrapper = (*Router)(nil)
-	_ middleware.ConnectWrapper      = (*Router)(nil)
-	_ middleware.Ranker              = (*Router)(nil)
-)
+var _ middleware.Middleware = (*Router)(nil)
 
 // New builds a Router for the given replica DSNs and starts its monitor. Each replica gets
 // its own pool of connections from a pgprovider Connector (see [WithPoolSize],
@@ -165,8 +159,21 @@ func New(replicaDSNs []string, opts ...Option) (*Router, error) {
 	return r, nil
 }
 
-// Rank places the Router last in the chain: middleware.RankRouting.
-func (r *Router) Rank() middleware.Rank { return middleware.RankRouting }
+// Wrappers routes statements and transactions; its rank places the Router last in the
+// chain (middleware.RankRouting).
+func (r *Router) Wrappers() middleware.Wrappers {
+	return middleware.Wrappers{
+		Rank:         middleware.RankRouting,
+		Connect:      r.wrapConnect,
+		ResetSession: r.wrapResetSession,
+		Begin:        r.wrapBegin,
+		Commit:       r.wrapEndTx,
+		Rollback:     r.wrapEndTx,
+		Exec:         r.wrapExec,
+		Query:        r.wrapQuery,
+		RowsEnd:      r.wrapRowsEnd,
+	}
+}
 
 // Close stops the monitor and closes the replica pools. The Connector calls it.
 func (r *Router) Close() error {
@@ -262,37 +269,30 @@ func (r *Router) primaryName() string {
 	return "primary"
 }
 
-// pinned reports a session whose user changed its session state (SET, temporary tables,
-// LISTEN, advisory locks): its reads stay on its own backend, where that state lives.
-func pinned(s middleware.Session) bool {
-	p, ok := s.(middleware.PinnedSession)
-	return ok && p.Pinned()
-}
-
-// WrapQuery routes OpQuery and OpStmtQuery.
-func (r *Router) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
+// wrapQuery routes OpQuery and OpStmtQuery.
+func (r *Router) wrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 		in := intentOf(ctx)
-		if in != nil && in.replica && !s.InTx && s.Target == nil && !pinned(s.Session) {
+		if in != nil && in.replica && !s.InTx && s.Target == nil && !s.Session.Pinned() {
 			return read(r, ctx, s, in, next)
 		}
 		return onPrimary(r, ctx, s, in, next, true)
 	}
 }
 
-// WrapExec routes OpExec and OpStmtExec.
-func (r *Router) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
+// wrapExec routes OpExec and OpStmtExec.
+func (r *Router) wrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 		in := intentOf(ctx)
-		if in != nil && in.replica && !s.InTx && s.Target == nil && !pinned(s.Session) {
+		if in != nil && in.replica && !s.InTx && s.Target == nil && !s.Session.Pinned() {
 			return read(r, ctx, s, in, next)
 		}
 		return onPrimary(r, ctx, s, in, next, false)
 	}
 }
 
-// WrapRowsEnd ends the read-your-writes record of a query that ran on the primary.
-func (r *Router) WrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEndFunc {
+// wrapRowsEnd ends the read-your-writes record of a query that ran on the primary.
+func (r *Router) wrapRowsEnd(next middleware.RowsEndFunc) middleware.RowsEndFunc {
 	return func(ctx context.Context, e middleware.RowsEnd) error {
 		if in := intentOf(ctx); in != nil && in.token != nil && !in.replica {
 			in.token.end()
@@ -333,7 +333,7 @@ func read[T any](r *Router, ctx context.Context, s middleware.Statement, in *int
 		if ctx.Err() != nil || (!timedOut && !readRetryable(err)) {
 			return zero, err
 		}
-		if timedOut || connectionError(err) {
+		if timedOut || pgerror.Classify(err).Connection() {
 			r.suspect(n)
 		}
 		lastErr = err
@@ -395,14 +395,14 @@ func onPrimary[T any](r *Router, ctx context.Context, s middleware.Statement, in
 // primaryError takes the fast signals of an error on the primary session.
 func (r *Router) primaryError(s middleware.Statement, err error) {
 	switch {
-	case demotedError(err):
+	case pgerror.Classify(err) == pgerror.ReadOnly:
 		if _, loaded := r.evictSessions.LoadOrStore(s.Session.ID(), struct{}{}); !loaded {
 			r.evicting.Add(1)
 		}
 		for _, n := range r.nodes {
 			n.poke()
 		}
-	case connectionError(err):
+	case pgerror.Classify(err).Connection():
 		if p := r.primary.Load(); p != nil {
 			p.poke()
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/pgprovider/pgprovider/internal/faultproxy"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // S1: writes all on the primary; replica reads shared evenly by round robin; prepared
@@ -168,7 +169,7 @@ func TestPolicies(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(nil, WithConnectorOptions(pgprovider.WithMiddleware(middleware.Funcs{}))); err == nil {
+	if _, err := New(nil, WithConnectorOptions(pgprovider.WithMiddleware(middleware.Wrappers{}))); err == nil {
 		t.Fatal("middleware in the replica connectors was accepted")
 	}
 	if _, err := New([]string{"host=127.0.0.1 port=notaport"}); err == nil {
@@ -181,7 +182,7 @@ func TestPolicies(t *testing.T) {
 func TestReplicaState(t *testing.T) {
 	leakCheck(t)
 	c := pgtest.Shared(t)
-	declare := middleware.Funcs{Rank: middleware.RankTenancy, Query: func(next middleware.QueryFunc) middleware.QueryFunc {
+	declare := middleware.Wrappers{Rank: middleware.RankTenancy, Query: func(next middleware.QueryFunc) middleware.QueryFunc {
 		return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 			if v, ok := ctx.Value(tenantKey{}).(string); ok {
 				s.State = s.State.With("app.tenant_id", v)
@@ -453,7 +454,7 @@ func TestReadRetryable(t *testing.T) {
 		{"connection failure", pg("08006"), true},
 		{"too many connections", pg("53300"), true},
 		{"bad connection", driver.ErrBadConn, true},
-		{"outcome unknown", &pgprovider.OutcomeUnknownError{Err: io.ErrUnexpectedEOF}, true},
+		{"outcome unknown", &pgerror.OutcomeUnknownError{Err: io.ErrUnexpectedEOF}, true},
 		{"network", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
 		{"undefined table", pg("42P01"), false},
 		{"syntax error", pg("42601"), false},

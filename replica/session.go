@@ -10,17 +10,18 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
-// WrapBegin routes transactions. A read-only transaction begun with UseReplica (and not
+// wrapBegin routes transactions. A read-only transaction begun with UseReplica (and not
 // serializable, which standbys refuse) runs whole on one replica connection when an eligible
 // replica exists; every other transaction stays on the primary: it waits for one when the
 // monitor knows none, and a transaction run with a read-your-writes token is recorded until
 // it ends. Code that uses ReadOnly for safety alone keeps reading from the primary.
-func (r *Router) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
+func (r *Router) wrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 	return func(ctx context.Context, b middleware.Begin) error {
 		in := intentOf(ctx)
-		if in != nil && in.replica && b.Opts.ReadOnly && sql.IsolationLevel(b.Opts.Isolation) != sql.LevelSerializable && !pinned(b.Session) {
+		if in != nil && in.replica && b.Opts.ReadOnly && sql.IsolationLevel(b.Opts.Isolation) != sql.LevelSerializable && !b.Session.Pinned() {
 			if err := r.beginOnReplica(ctx, b, in, next); err != errNoReplicaTx {
 				return err
 			}
@@ -72,7 +73,7 @@ func (r *Router) beginOnReplica(ctx context.Context, b middleware.Begin, in *int
 		if ctx.Err() != nil || !readRetryable(err) {
 			return err
 		}
-		if connectionError(err) {
+		if pgerror.Classify(err).Connection() {
 			r.suspect(n)
 		}
 	}
@@ -82,13 +83,9 @@ func (r *Router) beginOnReplica(ctx context.Context, b middleware.Begin, in *int
 	return errNoReplicaTx
 }
 
-// WrapCommit ends the read-your-writes record of a transaction begun with a token.
-func (r *Router) WrapCommit(next middleware.CallFunc) middleware.CallFunc { return r.endTx(next) }
-
-// WrapRollback ends the read-your-writes record of a transaction begun with a token.
-func (r *Router) WrapRollback(next middleware.CallFunc) middleware.CallFunc { return r.endTx(next) }
-
-func (r *Router) endTx(next middleware.CallFunc) middleware.CallFunc {
+// wrapEndTx ends, at COMMIT or ROLLBACK, the read-your-writes record of a transaction begun
+// with a token.
+func (r *Router) wrapEndTx(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		err := next(ctx, c)
 		if _, onReplica := r.replicaTxs.LoadAndDelete(c.Session.ID()); onReplica {
@@ -101,10 +98,10 @@ func (r *Router) endTx(next middleware.CallFunc) middleware.CallFunc {
 	}
 }
 
-// WrapResetSession evicts a pooled session whose backend is on a node that stopped being the
+// wrapResetSession evicts a pooled session whose backend is on a node that stopped being the
 // primary: one that answered 25006, or whose backend PID the monitor listed on a node it saw
 // demoted (or losing a split brain). database/sql then opens a new connection.
-func (r *Router) WrapResetSession(next middleware.CallFunc) middleware.CallFunc {
+func (r *Router) wrapResetSession(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		if r.evicting.Load() == 0 {
 			return next(ctx, c)
@@ -113,7 +110,7 @@ func (r *Router) WrapResetSession(next middleware.CallFunc) middleware.CallFunc 
 			r.evicting.Add(-1)
 			return driver.ErrBadConn
 		}
-		if pid := c.Session.BackendPID(); pid != 0 && r.evictedPID(pid) {
+		if pid := c.Session.Backend().PID; pid != 0 && r.evictedPID(pid) {
 			return driver.ErrBadConn
 		}
 		return next(ctx, c)
@@ -135,12 +132,12 @@ func (r *Router) evictedPID(pid uint32) bool {
 	return false
 }
 
-// WrapConnect makes a new primary connection that failed on a connection error wait, up to
+// wrapConnect makes a new primary connection that failed on a connection error wait, up to
 // the primary wait, for the monitor to know a primary, and try again: during a failover the
 // DSN's hosts refuse or are all standbys until the promotion ends. While the monitor knows a
 // primary, it tries again every probe interval / 4; when the wait ends it returns
 // ErrNoPrimary joined with the last connect error.
-func (r *Router) WrapConnect(next middleware.CallFunc) middleware.CallFunc {
+func (r *Router) wrapConnect(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		err := next(ctx, c)
 		if err == nil || !r.watchPrimary || ctx.Err() != nil || !connectFailed(ctx, err) {
@@ -207,5 +204,5 @@ func (r *Router) BeforeConnect(_ context.Context, cfg *pgx.ConnConfig) error {
 // connectFailed reports a connection attempt that failed for a reason a failover explains:
 // refused, reset, all hosts standbys, or the DSN's connect_timeout (not the caller's context).
 func connectFailed(ctx context.Context, err error) bool {
-	return connectionError(err) || (ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded))
+	return pgerror.Classify(err).Connection() || (ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded))
 }

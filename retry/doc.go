@@ -11,7 +11,7 @@
 //     was sent. A COMMIT whose outcome is unknown returns [ErrCommitOutcomeUnknown] and is
 //     never run again.
 //
-// Which errors are retryable is [pgerror.IsRetryable] by default; [WithRetryIf] and
+// Which errors are retryable is [pgerror.Class.Retryable] by default; [WithRetryIf] and
 // [WithCodes] change it. Waits come from a cenkalti/backoff/v4 exponential backoff with
 // jitter, created afresh for each call (never shared between goroutines), bounded by
 // [WithMaxAttempts] and [WithMaxElapsedTime], and they end early when the context does.

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/faultproxy"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
 	"github.com/pgprovider/pgprovider/pgerror"
@@ -86,7 +85,7 @@ func TestExactlyOnceUnderRandomCuts(t *testing.T) {
 				switch {
 				case err == nil:
 					tl.acknowledged.Add(1)
-				case errors.Is(err, pgprovider.ErrOutcomeUnknown):
+				case errors.Is(err, pgerror.OutcomeUnknown):
 					tl.unknown.Add(1)
 				default:
 					tl.failed.Add(1)
@@ -128,9 +127,9 @@ func TestExactlyOnceUnderRandomCuts(t *testing.T) {
 			t.Errorf("INSERT %d applied %d times", i, c)
 		case err == nil && c != 1:
 			t.Errorf("INSERT %d acknowledged but applied %d times", i, c)
-		case err != nil && !errors.Is(err, pgprovider.ErrOutcomeUnknown) && c != 0:
+		case err != nil && !errors.Is(err, pgerror.OutcomeUnknown) && c != 0:
 			t.Errorf("INSERT %d failed with a known outcome (%v) but was applied", i, err)
-		case err != nil && errors.Is(err, pgprovider.ErrOutcomeUnknown) && !pgerror.Is(err, pgerror.ErrConnectionLost):
+		case err != nil && errors.Is(err, pgerror.OutcomeUnknown) && !pgerror.Classify(err).Connection():
 			t.Errorf("INSERT %d: outcome-unknown error not classified as connection lost: %v", i, err)
 		}
 	}
@@ -167,7 +166,7 @@ func TestTxExactlyOnceUnderConflictsAndCuts(t *testing.T) {
 	next := atomic.Int64{}
 	opts := []retry.Option{fast, retry.WithMaxAttempts(30), retry.WithMaxElapsedTime(0),
 		retry.WithOnAttempt(func(_ context.Context, a retry.Attempt) {
-			if pgerror.Is(a.Err, pgerror.ErrSerializationFailure) {
+			if pgerror.Classify(a.Err) == pgerror.Serialization {
 				serialization.Add(1)
 			}
 		})}

@@ -51,7 +51,7 @@ type counter struct {
 }
 
 func (c *counter) mw() middleware.Middleware {
-	return middleware.Funcs{
+	return middleware.Wrappers{
 		Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 			return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 				c.execs.Add(1)

@@ -51,11 +51,7 @@ func isCtxErr(err error) bool {
 // oneShot reports the errors that pgx repairs by itself (it invalidates its statement cache):
 // retried once per call, never more.
 func oneShot(err error) bool {
-	switch pgerror.Code(err) {
-	case "26000", "0A000":
-		return true
-	}
-	return false
+	return pgerror.Classify(err) == pgerror.StalePlan
 }
 
 // fail decides, after attempt l.n failed with err, whether another attempt follows. It

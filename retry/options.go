@@ -27,23 +27,23 @@ type config struct {
 // The defaults: 5 attempts in all, within 10 seconds, waiting 50 ms, 100 ms, 200 ms ... (at
 // most 2 s) between them, each wait randomized by ±50%.
 const (
-	DefaultMaxAttempts     = 5
-	DefaultMaxElapsedTime  = 10 * time.Second
-	DefaultInitialInterval = 50 * time.Millisecond
-	DefaultMaxInterval     = 2 * time.Second
-	DefaultMultiplier      = 2.0
-	DefaultJitter          = 0.5
+	defaultMaxAttempts     = 5
+	defaultMaxElapsedTime  = 10 * time.Second
+	defaultInitialInterval = 50 * time.Millisecond
+	defaultMaxInterval     = 2 * time.Second
+	defaultMultiplier      = 2.0
+	defaultJitter          = 0.5
 )
 
 func newConfig(opts []Option) *config {
 	c := &config{
-		maxAttempts: DefaultMaxAttempts,
-		maxElapsed:  DefaultMaxElapsedTime,
-		initial:     DefaultInitialInterval,
-		maxInterval: DefaultMaxInterval,
-		multiplier:  DefaultMultiplier,
-		jitter:      DefaultJitter,
-		retryIf:     pgerror.IsRetryable,
+		maxAttempts: defaultMaxAttempts,
+		maxElapsed:  defaultMaxElapsedTime,
+		initial:     defaultInitialInterval,
+		maxInterval: defaultMaxInterval,
+		multiplier:  defaultMultiplier,
+		jitter:      defaultJitter,
+		retryIf:     retryable,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -54,20 +54,19 @@ func newConfig(opts []Option) *config {
 }
 
 // WithMaxAttempts bounds the number of attempts, the first one included (n < 1 means 1: no
-// retry). The default is [DefaultMaxAttempts].
+// retry). The default is 5.
 func WithMaxAttempts(n int) Option {
 	return func(c *config) { c.maxAttempts = max(n, 1) }
 }
 
 // WithMaxElapsedTime stops retrying when the next wait would end later than d after the first
-// failure. Zero means no time bound (attempts still are). The default is
-// [DefaultMaxElapsedTime].
+// failure. Zero means no time bound (attempts still are). The default is 10 seconds.
 func WithMaxElapsedTime(d time.Duration) Option {
 	return func(c *config) { c.maxElapsed = d }
 }
 
-// WithInterval sets the first wait and the longest wait between attempts. Waits grow
-// exponentially (×2 by default) and are randomized (see [WithJitter]).
+// WithInterval sets the first wait and the longest wait between attempts (by default 50 ms and
+// 2 s). Waits grow exponentially (×2 by default) and are randomized (see [WithJitter]).
 func WithInterval(initial, maxInterval time.Duration) Option {
 	return func(c *config) { c.initial, c.maxInterval = initial, maxInterval }
 }
@@ -84,7 +83,7 @@ func WithJitter(f float64) Option {
 }
 
 // WithRetryIf replaces the predicate that decides which errors are retryable; the default is
-// [pgerror.IsRetryable]. Whatever it says, the hard rules hold: no retry inside a
+// [pgerror.Class.Retryable]. Whatever it says, the hard rules hold: no retry inside a
 // transaction, of a COMMIT, after the context ended, or of an operation whose outcome is
 // unknown unless marked [Idempotent].
 func WithRetryIf(f func(err error) bool) Option {
@@ -155,3 +154,6 @@ func (c *config) retryable(err error) bool {
 	}
 	return false
 }
+
+// retryable is the default predicate: the error's class is retryable.
+func retryable(err error) bool { return pgerror.Classify(err).Retryable() }

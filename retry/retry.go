@@ -5,8 +5,8 @@ import (
 	"database/sql/driver"
 	"errors"
 
-	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // retrier is the retry middleware.
@@ -20,27 +20,34 @@ type retrier struct{ cfg *config }
 //   - the statement is not inside a transaction (retry the whole transaction with [Tx]);
 //   - the context has not ended;
 //   - the outcome is known: an operation sent before the connection broke
-//     (pgprovider.ErrOutcomeUnknown) is retried only when its context is marked [Idempotent].
+//     (pgerror.OutcomeUnknown) is retried only when its context is marked [Idempotent].
 //
 // COMMIT is never wrapped, so never retried. A query is retried only when it failed before
 // returning rows; an error while reading rows ends the result set and is never retried.
 // Its rank is middleware.RankRetry: list it after tracing and metrics, before tenancy and
 // replica routing, so each attempt re-applies the tenant and may pick another backend.
-func New(opts ...Option) middleware.Middleware { return &retrier{cfg: newConfig(opts)} }
-
-// Rank places the middleware after observability and before tenancy and routing.
-func (r *retrier) Rank() middleware.Rank { return middleware.RankRetry }
+func New(opts ...Option) middleware.Middleware {
+	r := &retrier{cfg: newConfig(opts)}
+	return middleware.Wrappers{
+		Rank:    middleware.RankRetry,
+		Connect: r.wrapConnect,
+		Begin:   r.wrapBegin,
+		Prepare: r.wrapPrepare,
+		Exec:    r.wrapExec,
+		Query:   r.wrapQuery,
+	}
+}
 
 // stmtRetryable applies the hard rule on unknown outcomes, then the configured set.
 func (r *retrier) stmtRetryable(ctx context.Context, err error) bool {
-	if errors.Is(err, pgprovider.ErrOutcomeUnknown) {
+	if errors.Is(err, pgerror.OutcomeUnknown) {
 		return isIdempotent(ctx)
 	}
 	return r.cfg.retryable(err)
 }
 
-// WrapExec retries autocommit statements without rows.
-func (r *retrier) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
+// wrapExec retries autocommit statements without rows.
+func (r *retrier) wrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 		res, err := next(ctx, s)
 		if err == nil || s.InTx {
@@ -60,8 +67,8 @@ func (r *retrier) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 	}
 }
 
-// WrapQuery retries autocommit queries that failed before returning rows.
-func (r *retrier) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
+// wrapQuery retries autocommit queries that failed before returning rows.
+func (r *retrier) wrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 		rows, err := next(ctx, s)
 		if err == nil || s.InTx {
@@ -81,8 +88,8 @@ func (r *retrier) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 	}
 }
 
-// WrapPrepare retries preparing a statement outside a transaction (it has no effect).
-func (r *retrier) WrapPrepare(next middleware.PrepareFunc) middleware.PrepareFunc {
+// wrapPrepare retries preparing a statement outside a transaction (it has no effect).
+func (r *retrier) wrapPrepare(next middleware.PrepareFunc) middleware.PrepareFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Stmt, error) {
 		st, err := next(ctx, s)
 		if err == nil || s.InTx {
@@ -102,8 +109,8 @@ func (r *retrier) WrapPrepare(next middleware.PrepareFunc) middleware.PrepareFun
 	}
 }
 
-// WrapBegin retries BEGIN (nothing has run yet).
-func (r *retrier) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
+// wrapBegin retries BEGIN (nothing has run yet).
+func (r *retrier) wrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 	return func(ctx context.Context, b middleware.Begin) error {
 		err := next(ctx, b)
 		if err == nil {
@@ -113,10 +120,10 @@ func (r *retrier) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 	}
 }
 
-// WrapConnect retries establishing a backend connection (refused, 57P03 while the server
+// wrapConnect retries establishing a backend connection (refused, 57P03 while the server
 // starts, 53300 too many connections). Inside a retried attempt of another operation it makes
 // a single attempt: the outer loop already bounds the attempts.
-func (r *retrier) WrapConnect(next middleware.CallFunc) middleware.CallFunc {
+func (r *retrier) wrapConnect(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		err := next(ctx, c)
 		if err == nil || AttemptFrom(ctx) > 1 {

@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 
-	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
 	"github.com/pgprovider/pgprovider/pgerror"
 )
@@ -14,28 +13,24 @@ import (
 // ErrCommitOutcomeUnknown is matched (errors.Is) by the error [Tx] returns when COMMIT was
 // sent and the connection broke before the server answered: the transaction may or may not
 // have been committed. Tx never runs the closure again in that case. The same error also
-// matches pgprovider.ErrOutcomeUnknown.
+// matches pgerror.OutcomeUnknown.
 var ErrCommitOutcomeUnknown = errors.New("retry: commit outcome unknown")
 
-// CommitOutcomeUnknownError is the error [Tx] returns when the outcome of COMMIT is unknown.
-// errors.Is matches [ErrCommitOutcomeUnknown] and pgprovider.ErrOutcomeUnknown; Unwrap gives
-// the error COMMIT returned.
-type CommitOutcomeUnknownError struct {
-	// Err is the error COMMIT returned.
-	Err error
+// commitUnknownError is the error [Tx] returns when the outcome of COMMIT is unknown.
+// errors.Is matches [ErrCommitOutcomeUnknown] and pgerror.OutcomeUnknown; Unwrap gives the
+// error COMMIT returned.
+type commitUnknownError struct {
+	err error // the error COMMIT returned
 }
 
-// Error describes the commit error.
-func (e *CommitOutcomeUnknownError) Error() string {
-	return "retry: commit outcome unknown, the transaction may or may not have been committed: " + e.Err.Error()
+func (e *commitUnknownError) Error() string {
+	return "retry: commit outcome unknown, the transaction may or may not have been committed: " + e.err.Error()
 }
 
-// Unwrap returns the error COMMIT returned.
-func (e *CommitOutcomeUnknownError) Unwrap() error { return e.Err }
+func (e *commitUnknownError) Unwrap() error { return e.err }
 
-// Is matches [ErrCommitOutcomeUnknown] and pgprovider.ErrOutcomeUnknown.
-func (e *CommitOutcomeUnknownError) Is(target error) bool {
-	return target == ErrCommitOutcomeUnknown || target == pgprovider.ErrOutcomeUnknown
+func (e *commitUnknownError) Is(target error) bool {
+	return target == ErrCommitOutcomeUnknown || target == pgerror.OutcomeUnknown
 }
 
 // Tx runs fn in a transaction begun with txOpts and commits it, and runs the whole of it again
@@ -53,8 +48,9 @@ func (e *CommitOutcomeUnknownError) Is(target error) bool {
 // that error unchanged (unless it retries). When fn panics, Tx rolls back and panics again
 // with the same value.
 //
-// When COMMIT was sent and the connection broke before the answer, Tx returns a
-// [*CommitOutcomeUnknownError] and never runs fn again. When ctx ends, Tx returns promptly
+// When COMMIT was sent and the connection broke before the answer, Tx returns an error that
+// matches [ErrCommitOutcomeUnknown] and pgerror.OutcomeUnknown (errors.Unwrap gives COMMIT's
+// own error) and never runs fn again. When ctx ends, Tx returns promptly
 // with an [*Error] that matches both the context's error and the last database error.
 //
 // Tx holds no connection while it waits between attempts: other goroutines can use the pool.
@@ -95,7 +91,7 @@ func runTx(ctx context.Context, db *sql.DB, txOpts *sql.TxOptions, fn func(*sql.
 	}
 	if err := tx.Commit(); err != nil {
 		if commitUnknown(err) {
-			return middleware.OpCommit, &CommitOutcomeUnknownError{Err: err}
+			return middleware.OpCommit, &commitUnknownError{err: err}
 		}
 		return middleware.OpCommit, err
 	}
@@ -106,13 +102,14 @@ func runTx(ctx context.Context, db *sql.DB, txOpts *sql.TxOptions, fn func(*sql.
 // connection was lost once COMMIT may have been sent. driver.ErrBadConn means the driver sent
 // nothing; a server error other than a lost connection means the server answered.
 func commitUnknown(err error) bool {
-	if errors.Is(err, pgprovider.ErrOutcomeUnknown) {
+	if errors.Is(err, pgerror.OutcomeUnknown) {
 		return true
 	}
 	if errors.Is(err, driver.ErrBadConn) || isCtxErr(err) {
 		return false
 	}
-	return pgerror.Classify(err) == pgerror.ClassConnectionLost
+	c := pgerror.Classify(err)
+	return c == pgerror.ConnectionLost || c == pgerror.Terminated
 }
 
 func txRetryable(cfg *config, op middleware.Op, err error) bool {
@@ -126,5 +123,5 @@ func txRetryable(cfg *config, op middleware.Op, err error) bool {
 		return false
 	}
 	// fn failed: the transaction did not commit, whatever happened to the connection.
-	return pgerror.Classify(err) == pgerror.ClassConnectionLost || pgerror.Code(err) == "25P03"
+	return pgerror.Classify(err).Connection() || pgerror.Code(err) == "25P03"
 }

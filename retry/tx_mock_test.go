@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/DATA-DOG/go-sqlmock"
-	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 	"github.com/pgprovider/pgprovider/retry"
 )
 
 func TestTxRetry(t *testing.T) {
-	commitUnknown := &pgprovider.OutcomeUnknownError{Op: middleware.OpCommit, Err: io.ErrUnexpectedEOF}
+	commitUnknown := &pgerror.OutcomeUnknownError{Op: middleware.OpCommit, Err: io.ErrUnexpectedEOF}
 	const q = "UPDATE t SET n = n + 1"
 	type step struct{ execErr, commitErr error }
 	tests := []struct {
@@ -60,12 +60,11 @@ func TestTxRetry(t *testing.T) {
 			}, fast)
 			switch {
 			case tt.wantUnknown:
-				if !errors.Is(err, retry.ErrCommitOutcomeUnknown) || !errors.Is(err, pgprovider.ErrOutcomeUnknown) {
+				if !errors.Is(err, retry.ErrCommitOutcomeUnknown) || !errors.Is(err, pgerror.OutcomeUnknown) {
 					t.Fatalf("err = %v, want commit outcome unknown", err)
 				}
-				var ce *retry.CommitOutcomeUnknownError
-				if !errors.As(err, &ce) {
-					t.Fatalf("err = %T", err)
+				if errors.Unwrap(err) == nil {
+					t.Fatalf("errors.Unwrap(%v) = nil, want COMMIT's error", err)
 				}
 			default:
 				checkErr(t, err, tt.wantErr)

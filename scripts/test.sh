@@ -18,8 +18,8 @@ if [ -n "$unformatted" ]; then echo "not formatted:"; echo "$unformatted"; exit 
 step "go vet"
 go vet ./...
 
-step "doc comments on every exported identifier"
-go run ./internal/doccheck .
+step "exported surface: a doc comment on every exported identifier, at most 350 in all"
+go run ./cmd/internal/apicheck -max 350 .
 
 step "go test -race (with statement coverage per package)"
 go test -race -count=1 -timeout 15m -cover ./... 2>&1 | tee /tmp/pgprovider-test.log

@@ -53,12 +53,6 @@ func FromContext(ctx context.Context) (string, bool) {
 	return sc.id, true
 }
 
-// IsSystem reports whether ctx carries the [System] exemption.
-func IsSystem(ctx context.Context) bool {
-	sc, ok := ctx.Value(ctxKey{}).(scope)
-	return ok && sc.system
-}
-
 func scopeOf(ctx context.Context) (scope, bool) {
 	sc, ok := ctx.Value(ctxKey{}).(scope)
 	return sc, ok

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // ErrClosed is returned by [Databases.DB] after [Databases.Close].
@@ -221,11 +222,11 @@ func connectError(id string, err error) error {
 	if errors.Is(err, ErrTenantNotFound) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	if pgerror.Classify(err) == pgerror.NoDatabase {
+		return fmt.Errorf("%w: tenant %q: database does not exist", ErrTenantNotFound, id)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		if pe.Code == "3D000" {
-			return fmt.Errorf("%w: tenant %q: database does not exist", ErrTenantNotFound, id)
-		}
 		return fmt.Errorf("tenancy: tenant %q: connect: %s (SQLSTATE %s)", id, pe.Message, pe.Code)
 	}
 	return fmt.Errorf("tenancy: tenant %q: connect failed", id)
@@ -235,11 +236,10 @@ func connectError(id string, err error) error {
 // (3D000 after the pool was opened): callers get ErrTenantNotFound, and the next DB call
 // resolves the tenant afresh.
 func (d *Databases) watchConnect(id string) middleware.Middleware {
-	return middleware.Funcs{Connect: func(next middleware.CallFunc) middleware.CallFunc {
+	return middleware.Wrappers{Connect: func(next middleware.CallFunc) middleware.CallFunc {
 		return func(ctx context.Context, c middleware.Call) error {
 			err := next(ctx, c)
-			var pe *pgconn.PgError
-			if errors.As(err, &pe) && pe.Code == "3D000" {
+			if pgerror.Classify(err) == pgerror.NoDatabase {
 				d.Evict(id)
 				return connectError(id, err)
 			}

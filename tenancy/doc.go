@@ -52,8 +52,8 @@
 //
 // A statement cached by pgx under one tenant's search_path fails with SQLSTATE 0A000 "cached
 // plan must not change result type" when the other tenant's table has different columns.
-// Outside a transaction the middleware runs such a statement once more, described afresh, so
-// the error never reaches the caller ([WithoutShapeRetry] turns this off). Inside a
+// Outside a transaction the driver runs such a statement once more, described afresh, so
+// the error never reaches the caller. Inside a
 // transaction the error aborts the transaction and cannot be hidden: where tenants' shapes
 // differ, run those statements outside transactions, give them tenant-specific SQL text, or
 // pass pgx.QueryExecModeDescribeExec as the first argument.

@@ -3,16 +3,14 @@ package tenancy
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 type mode uint8
@@ -102,8 +100,20 @@ func newTenancy(md mode, setting string, opts []Option) *tenancy {
 	return m
 }
 
-// Rank places tenancy after retry and before replica routing.
-func (m *tenancy) Rank() middleware.Rank { return middleware.RankTenancy }
+// Wrappers declares the tenant's state on every statement, transaction and raw access; its
+// rank places tenancy after retry and before replica routing.
+func (m *tenancy) Wrappers() middleware.Wrappers {
+	return middleware.Wrappers{
+		Rank:     middleware.RankTenancy,
+		Exec:     m.wrapExec,
+		Query:    m.wrapQuery,
+		Prepare:  m.wrapPrepare,
+		Begin:    m.wrapBegin,
+		Commit:   m.wrapEndTx,
+		Rollback: m.wrapEndTx,
+		Raw:      m.wrapRaw,
+	}
+}
 
 // lookup returns the cached tenant, building (and validating) it on first use. Invalid ids
 // are never cached.
@@ -276,42 +286,16 @@ func (m *tenancy) checkQuery(ctx context.Context, next middleware.QueryFunc, s m
 	return m.found(t, true)
 }
 
-func sqlState(err error) string {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	return ""
-}
-
-// failed updates the tenant's cached facts after a statement error and reports whether the
-// statement should run once more: SQLSTATE 0A000 ("cached plan must not change result type",
-// tenants whose tables differ in shape) outside a transaction. pgx has dropped the stale
-// cached statement by then.
-func (m *tenancy) failed(err error, s middleware.Statement, t *tenant) bool {
-	switch sqlState(err) {
-	case "42P01": // undefined table: the schema may have been dropped; look again next time
+// failed updates the tenant's cached facts after a statement error: an undefined table may
+// mean the schema was dropped, so look again next time.
+func (m *tenancy) failed(err error, t *tenant) {
+	if pgerror.Classify(err) == pgerror.UndefinedTable {
 		t.checkedUntil.Store(0)
-	case "0A000":
-		return m.cfg.retryShape && !s.InTx
 	}
-	return false
 }
 
-// reshape returns the statement to re-run after 0A000. A statement prepared through
-// database/sql (and any plain statement with the same text: pgx prepares statements under
-// their SQL) keeps its server-side plan with the old result type, so the re-run uses the same
-// SQL under another text and describes it afresh (QueryExecModeDescribeExec).
-func reshape(s middleware.Statement) middleware.Statement {
-	args := make([]driver.NamedValue, 0, len(s.Args)+1)
-	args = append(args, driver.NamedValue{Value: pgx.QueryExecModeDescribeExec})
-	args = append(args, s.Args...)
-	s.Args, s.SQL, s.Prepared = args, s.SQL+"\n", false
-	return s
-}
-
-// WrapExec declares the tenant's state for exec and prepared-statement exec.
-func (m *tenancy) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
+// wrapExec declares the tenant's state for exec and prepared-statement exec.
+func (m *tenancy) wrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 		t, err := m.resolve(ctx, s.Session, s.InTx)
 		if err != nil {
@@ -324,15 +308,15 @@ func (m *tenancy) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 			}
 		}
 		res, err := next(ctx, s)
-		if err != nil && m.failed(err, s, t) {
-			res, err = next(ctx, reshape(s))
+		if err != nil {
+			m.failed(err, t)
 		}
 		return res, err
 	}
 }
 
-// WrapQuery declares the tenant's state for query and prepared-statement query.
-func (m *tenancy) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
+// wrapQuery declares the tenant's state for query and prepared-statement query.
+func (m *tenancy) wrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 		t, err := m.resolve(ctx, s.Session, s.InTx)
 		if err != nil {
@@ -345,16 +329,16 @@ func (m *tenancy) WrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 			}
 		}
 		rows, err := next(ctx, s)
-		if err != nil && m.failed(err, s, t) {
-			rows, err = next(ctx, reshape(s))
+		if err != nil {
+			m.failed(err, t)
 		}
 		return rows, err
 	}
 }
 
-// WrapPrepare declares the tenant's state, so that the statement is parsed under the
+// wrapPrepare declares the tenant's state, so that the statement is parsed under the
 // tenant's search_path.
-func (m *tenancy) WrapPrepare(next middleware.PrepareFunc) middleware.PrepareFunc {
+func (m *tenancy) wrapPrepare(next middleware.PrepareFunc) middleware.PrepareFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Stmt, error) {
 		t, err := m.resolve(ctx, s.Session, s.InTx)
 		if err != nil {
@@ -365,8 +349,8 @@ func (m *tenancy) WrapPrepare(next middleware.PrepareFunc) middleware.PrepareFun
 	}
 }
 
-// WrapBegin fixes the transaction's tenant and applies its state before BEGIN.
-func (m *tenancy) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
+// wrapBegin fixes the transaction's tenant and applies its state before BEGIN.
+func (m *tenancy) wrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 	return func(ctx context.Context, b middleware.Begin) error {
 		t, err := m.resolve(ctx, b.Session, false)
 		if err != nil {
@@ -381,8 +365,8 @@ func (m *tenancy) WrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 	}
 }
 
-// WrapCommit forgets the transaction's tenant.
-func (m *tenancy) WrapCommit(next middleware.CallFunc) middleware.CallFunc {
+// wrapEndTx forgets the transaction's tenant at COMMIT and ROLLBACK.
+func (m *tenancy) wrapEndTx(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		err := next(ctx, c)
 		m.setTx(c.Session.ID(), nil)
@@ -390,13 +374,8 @@ func (m *tenancy) WrapCommit(next middleware.CallFunc) middleware.CallFunc {
 	}
 }
 
-// WrapRollback forgets the transaction's tenant.
-func (m *tenancy) WrapRollback(next middleware.CallFunc) middleware.CallFunc {
-	return m.WrapCommit(next)
-}
-
-// WrapRaw applies the tenant's state before user code gets the *pgx.Conn (CopyFrom, Batch).
-func (m *tenancy) WrapRaw(next middleware.CallFunc) middleware.CallFunc {
+// wrapRaw applies the tenant's state before user code gets the *pgx.Conn (CopyFrom, Batch).
+func (m *tenancy) wrapRaw(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		t, err := m.resolve(ctx, c.Session, c.Session.InTx())
 		if err != nil {

@@ -14,14 +14,12 @@ type config struct {
 	defaultTenant string
 	hasDefault    bool
 	existsTTL     time.Duration
-	retryShape    bool
 }
 
 func newConfig(opts []Option) config {
 	c := config{
 		systemPath: []string{"$user", "public"},
 		existsTTL:  5 * time.Minute,
-		retryShape: true,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -66,8 +64,3 @@ func WithDefaultTenant(id string) Option {
 // created later works at once; a schema dropped later is noticed at the latest after d, or at
 // once when a statement fails with 42P01 (undefined table).
 func WithExistenceTTL(d time.Duration) Option { return func(c *config) { c.existsTTL = d } }
-
-// WithoutShapeRetry disables the one-time re-run of a statement outside a transaction that
-// failed with SQLSTATE 0A000 "cached plan must not change result type" (tenants whose tables
-// differ in shape). It is on by default.
-func WithoutShapeRetry() Option { return func(c *config) { c.retryShape = false } }

@@ -18,6 +18,7 @@ import (
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
 	"github.com/pgprovider/pgprovider/middleware"
+	"github.com/pgprovider/pgprovider/pgerror"
 	"github.com/pgprovider/pgprovider/tenancy"
 )
 
@@ -86,10 +87,10 @@ func TestStressIsolation(t *testing.T) {
 // middleware, so they run with whatever search_path the pooled backend last had.
 func TestStressDetectsLeaks(t *testing.T) {
 	ids := tenants(t, "lk_", stressTenants)
-	schema := tenancy.Schema(tenancy.WithPrefix("lk_")).(middleware.QueryWrapper)
-	broken := middleware.Funcs{Rank: middleware.RankTenancy,
+	schema := tenancy.Schema(tenancy.WithPrefix("lk_")).Wrappers()
+	broken := middleware.Wrappers{Rank: middleware.RankTenancy,
 		Query: func(next middleware.QueryFunc) middleware.QueryFunc {
-			scoped := schema.WrapQuery(next)
+			scoped := schema.Query(next)
 			return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 				if s.Prepared {
 					return next(ctx, s)
@@ -97,7 +98,7 @@ func TestStressDetectsLeaks(t *testing.T) {
 				return scoped(ctx, s)
 			}
 		},
-		Prepare: schema.(middleware.PrepareWrapper).WrapPrepare,
+		Prepare: schema.Prepare,
 	}
 	m := stressMode{"broken", pgtest.Shared(t).Primary().DSN(), broken, markerSQL[len("SELECT current_schema(), "):],
 		func(id string) string { return "lk_" + id }}
@@ -233,7 +234,7 @@ func expectedStressErr(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, pgprovider.ErrOutcomeUnknown) || errors.Is(err, sql.ErrTxDone) {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, pgerror.OutcomeUnknown) || errors.Is(err, sql.ErrTxDone) {
 		return true
 	}
 	var pe *pgconn.PgError

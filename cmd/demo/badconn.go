@@ -16,6 +16,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // raw pgx stdlib ("pgx"), for comparison
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/faultproxy"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // incrementSQL is the statement the connection is cut after.
@@ -105,7 +106,7 @@ func stepBadConn(ctx context.Context, e *env) error {
 	}
 	// The cut resets the connection: the server usually has read and run the UPDATE, but may
 	// also have dropped it unread. Either way the outcome is unknown and it was not re-sent.
-	if !errors.Is(ourRes.err, pgprovider.ErrOutcomeUnknown) || ourRes.delta > 1 {
+	if !errors.Is(ourRes.err, pgerror.OutcomeUnknown) || ourRes.delta > 1 {
 		return fmt.Errorf("pgprovider: want ErrOutcomeUnknown and at most one increment, got error=%v and %d", ourRes.err, ourRes.delta)
 	}
 	fmt.Fprintln(e.out, "pgprovider reported ErrOutcomeUnknown and did not re-run the UPDATE: the caller decides.")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider"
+	"github.com/pgprovider/pgprovider/pgerror"
 	"github.com/pgprovider/pgprovider/replica"
 )
 
@@ -174,8 +175,8 @@ func failoverErr(err error) string {
 	switch {
 	case errors.Is(err, replica.ErrNoPrimary):
 		return "replica.ErrNoPrimary (no primary within the wait): " + err.Error()
-	case errors.Is(err, pgprovider.ErrOutcomeUnknown):
-		return "pgprovider.ErrOutcomeUnknown (sent, connection lost): " + err.Error()
+	case errors.Is(err, pgerror.OutcomeUnknown):
+		return "pgerror.OutcomeUnknown (sent, connection lost): " + err.Error()
 	case errors.As(err, &pgErr):
 		return "SQLSTATE " + pgErr.Code + ": " + pgErr.Message
 	}

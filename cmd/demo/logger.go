@@ -15,9 +15,9 @@ import (
 // newLogger returns a middleware that prints every operation it sees to w: the operation, its
 // SQL (on one line), how long it took and its error. It ranks as an observer, so it goes first
 // (outermost) in a chain with other built-in middleware.
-func newLogger(w io.Writer) middleware.Funcs {
+func newLogger(w io.Writer) middleware.Wrappers {
 	l := logger{w: w}
-	return middleware.Funcs{
+	return middleware.Wrappers{
 		Rank:      middleware.RankObserve,
 		Connect:   l.call,
 		Ping:      l.call,

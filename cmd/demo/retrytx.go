@@ -50,11 +50,11 @@ func stepRetry(ctx context.Context, e *env) error {
 	fmt.Fprintf(e.out, "retried attempts: %d; final n=%d: both increments applied, none lost\n", retried.Load(), n)
 
 	_, err := e.db.ExecContext(ctx, "INSERT INTO items (name, qty) VALUES ('apple', 1)")
-	if !pgerror.Is(err, pgerror.ErrUniqueViolation) {
+	if pgerror.Classify(err) != pgerror.UniqueViolation {
 		return fmt.Errorf("want a unique violation, got %v", err)
 	}
-	fmt.Fprintf(e.out, "duplicate insert: pgerror.Is(err, pgerror.ErrUniqueViolation)=true, constraint %q, SQLSTATE %s, retryable=%v\n",
-		pgerror.Constraint(err), pgerror.Code(err), pgerror.IsRetryable(err))
+	fmt.Fprintf(e.out, "duplicate insert: pgerror.Classify(err) = %v, constraint %q, SQLSTATE %s, retryable=%v\n",
+		pgerror.Classify(err), pgerror.Constraint(err), pgerror.Code(err), pgerror.Classify(err).Retryable())
 	return nil
 }
 

@@ -24,9 +24,9 @@ import (
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
 	"github.com/pgprovider/pgprovider/middleware/metrics"
-	pgotel "github.com/pgprovider/pgprovider/middleware/otel"
-	pgprom "github.com/pgprovider/pgprovider/middleware/prom"
-	pgslog "github.com/pgprovider/pgprovider/middleware/slog"
+	pgotel "github.com/pgprovider/pgprovider/middleware/pgotel"
+	pgprom "github.com/pgprovider/pgprovider/middleware/pgprom"
+	pgslog "github.com/pgprovider/pgprovider/middleware/pgslog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -80,8 +80,13 @@ type defaultTimeout struct {
 	count atomic.Int64
 }
 
-// WrapExec adds the default deadline to statements without rows.
-func (t *defaultTimeout) WrapExec(next middleware.ExecFunc) middleware.ExecFunc {
+// Wrappers wraps statements without rows.
+func (t *defaultTimeout) Wrappers() middleware.Wrappers {
+	return middleware.Wrappers{Exec: t.exec}
+}
+
+// exec adds the default deadline to statements without rows.
+func (t *defaultTimeout) exec(next middleware.ExecFunc) middleware.ExecFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 		t.count.Add(1)
 		if _, ok := ctx.Deadline(); !ok {

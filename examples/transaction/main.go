@@ -236,7 +236,7 @@ func serializableRetry(ctx context.Context, db *sql.DB) error {
 		retry.WithOnAttempt(func(_ context.Context, a retry.Attempt) {
 			if a.Err != nil && a.Retry {
 				retried.Add(1)
-				if pgerror.Is(a.Err, pgerror.ErrSerializationFailure) {
+				if pgerror.Classify(a.Err) == pgerror.Serialization {
 					serialization.Add(1)
 				}
 			}

@@ -29,7 +29,7 @@ func TestExamples(t *testing.T) {
 		{"./examples/gorm", []string{
 			"tenant acme: P1=12 P3=30",
 			"tenant globex: P1=20 P2=40",
-			"duplicate: gorm.ErrDuplicatedKey=true pgerror.ErrUniqueViolation=true constraint=idx_products_code",
+			"duplicate: gorm.ErrDuplicatedKey=true pgerror.UniqueViolation=true constraint=idx_products_code",
 			"no tenant: tenancy: no tenant in the context",
 			"gorm example done",
 		}},

@@ -40,7 +40,7 @@ func (s *execModeSpy) middleware() middleware.Middleware {
 			}
 		}
 	}
-	return middleware.Funcs{
+	return middleware.Wrappers{
 		Query: func(next middleware.QueryFunc) middleware.QueryFunc {
 			return func(ctx context.Context, st middleware.Statement) (driver.Rows, error) {
 				check(st)
@@ -186,7 +186,7 @@ func TestGormSetups(t *testing.T) {
 			// GORM's type assertion finds it.
 			err := gc.Create(&product{Code: "t1"}).Error
 			var pgErr *pgconn.PgError
-			if !errors.Is(err, gorm.ErrDuplicatedKey) || !errors.As(err, &pgErr) || !pgerror.Is(err, pgerror.ErrUniqueViolation) {
+			if !errors.Is(err, gorm.ErrDuplicatedKey) || !errors.As(err, &pgErr) || pgerror.Classify(err) != pgerror.UniqueViolation {
 				t.Fatalf("duplicate with TranslateError: %v", err)
 			}
 			// Without TranslateError: the bare *pgconn.PgError, classified by pgerror.
@@ -195,7 +195,7 @@ func TestGormSetups(t *testing.T) {
 				closeOwnPool(t, raw)
 			}
 			err = raw.WithContext(ctx).Create(&product{Code: "t2"}).Error
-			if errors.Is(err, gorm.ErrDuplicatedKey) || !pgerror.Is(err, pgerror.ErrUniqueViolation) ||
+			if errors.Is(err, gorm.ErrDuplicatedKey) || pgerror.Classify(err) != pgerror.UniqueViolation ||
 				pgerror.Constraint(err) != "idx_products_code" {
 				t.Fatalf("duplicate without TranslateError: %v (constraint %q)", err, pgerror.Constraint(err))
 			}
@@ -273,7 +273,7 @@ func TestGormTenancy(t *testing.T) {
 
 // TestGormPgerrorMiddleware pins a limitation: GORM's TranslateError type-asserts
 // err.(*pgconn.PgError), so with pgerror.Middleware (which wraps server errors in an
-// *pgerror.Error) it no longer translates. errors.Is with pgerror's sentinels matches instead,
+// its own type) it no longer translates. errors.Is with pgerror.UniqueViolation matches instead,
 // and errors.As still reaches the *pgconn.PgError.
 func TestGormPgerrorMiddleware(t *testing.T) {
 	ctx := tenancy.WithTenant(ctxT(t, 30*time.Second), "a")
@@ -288,7 +288,7 @@ func TestGormPgerrorMiddleware(t *testing.T) {
 	}
 	err := g.Create(&product{Code: "x"}).Error
 	var pgErr *pgconn.PgError
-	if !errors.Is(err, pgerror.ErrUniqueViolation) || !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+	if !errors.Is(err, pgerror.UniqueViolation) || !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 		t.Fatalf("duplicate: %v", err)
 	}
 	if errors.Is(err, gorm.ErrDuplicatedKey) {

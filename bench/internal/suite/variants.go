@@ -17,7 +17,7 @@ import (
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
 	"github.com/pgprovider/pgprovider/middleware/metrics"
-	pgotel "github.com/pgprovider/pgprovider/middleware/otel"
+	pgotel "github.com/pgprovider/pgprovider/middleware/pgotel"
 	"github.com/pgprovider/pgprovider/retry"
 	"github.com/pgprovider/pgprovider/tenancy"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -50,7 +50,7 @@ func Variants() []Variant {
 		{Name: Control, Doc: "pgx v5 stdlib again, a second *sql.DB opened like raw: the A/A control, whose ratio to raw is the method's own bias and noise", Open: openRaw},
 		{Name: "empty", Doc: "pgprovider.Open(dsn), no middleware", Open: openEmpty},
 		{Name: "thin", Doc: "a do-nothing driver.Conn over pgx stdlib that forwards each call and returns pgx's own result sets (bench-only): the cost of one more layer of calls, a floor under any driver built on pgx stdlib", Open: openThin},
-		{Name: "five", Doc: "pgprovider with five pass-through middleware.Funcs (Exec, Query, Begin, Commit, RowsEnd)", Open: openFive},
+		{Name: "five", Doc: "pgprovider with five pass-through middleware.Wrappers (Exec, Query, Begin, Commit, RowsEnd)", Open: openFive},
 		{Name: "otelsql-noop", Doc: "XSAM/otelsql over pgx stdlib, no-op tracer and meter", Open: openOtelNoop},
 		{Name: "otelsql-sdk", Doc: "XSAM/otelsql over pgx stdlib, SDK tracer, always sample, dropping span processor", Open: openOtelSDK},
 		{Name: "sqlmw", Doc: "ngrok/sqlmw over pgx stdlib, NullInterceptor", Open: openSqlmw},
@@ -120,7 +120,7 @@ func openPgotelSDK(dsn string) (*sql.DB, error) {
 // each statement and ended after it (for a query, when its result set ends), nothing else.
 func openSpanFloor(dsn string) (*sql.DB, error) {
 	tr := sdkTP().Tracer("span-floor")
-	return pgprovider.Open(dsn, pgprovider.WithMiddleware(middleware.Funcs{
+	return pgprovider.Open(dsn, pgprovider.WithMiddleware(middleware.Wrappers{
 		Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 			return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 				ctx, span := tr.Start(ctx, "statement", trace.WithSpanKind(trace.SpanKindClient))
@@ -162,8 +162,8 @@ func openFive(dsn string) (*sql.DB, error) {
 
 // PassThrough returns a middleware that wraps Exec, Query, Begin, Commit and RowsEnd, each
 // just calling next.
-func PassThrough() middleware.Funcs {
-	return middleware.Funcs{
+func PassThrough() middleware.Wrappers {
+	return middleware.Wrappers{
 		Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 			return func(ctx context.Context, s middleware.Statement) (driver.Result, error) { return next(ctx, s) }
 		},

@@ -121,8 +121,8 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 	// *pgconn.PgError because pgprovider keeps server errors' type); pgerror classifies the
 	// same error, with or without translation.
 	err = acme.Create(&Product{Code: "P1"}).Error
-	fmt.Fprintf(out, "duplicate: gorm.ErrDuplicatedKey=%v pgerror.ErrUniqueViolation=%v constraint=%s\n",
-		errors.Is(err, gorm.ErrDuplicatedKey), pgerror.Is(err, pgerror.ErrUniqueViolation), pgerror.Constraint(err))
+	fmt.Fprintf(out, "duplicate: gorm.ErrDuplicatedKey=%v pgerror.UniqueViolation=%v constraint=%s\n",
+		errors.Is(err, gorm.ErrDuplicatedKey), pgerror.Classify(err) == pgerror.UniqueViolation, pgerror.Constraint(err))
 	if !errors.Is(err, gorm.ErrDuplicatedKey) {
 		return fmt.Errorf("duplicate not translated: %v", err)
 	}

@@ -1,0 +1,32 @@
+// Package metrics holds pgprovider's in-driver metrics recorder: one cheap recorder per
+// operation kind (atomic counters and fixed-bucket histograms with the OpenTelemetry
+// semantic-convention buckets, no allocation on the success path) that both the OpenTelemetry
+// exporter (package pgotel) and the Prometheus collector (package pgprom) read, so the hot
+// path pays once whatever is exported.
+//
+// A [Recorder] is a middleware: list it in the chain when no tracing middleware feeds it. The
+// OpenTelemetry middleware records into the recorder its WithRecorder option names; do not
+// list that recorder in the chain as well, or operations are counted twice.
+package metrics
+
+import (
+	"github.com/pgprovider/pgprovider/internal/recorder"
+	"github.com/pgprovider/pgprovider/middleware"
+)
+
+// Recorder accumulates operation durations by operation kind and outcome, connection creation
+// times, how long connections are held, and retry attempts. Build it with [New]; it is safe
+// for concurrent use. Export it with pgotel.NewProducer and pgprom.WithRecorder.
+type Recorder recorder.Recorder
+
+// New returns an empty Recorder.
+func New() *Recorder { return (*Recorder)(recorder.New()) }
+
+// Wrappers measures connects, statements, result sets and transactions, and how long
+// connections are held (from checkout to release); its rank is middleware.RankObserve.
+func (r *Recorder) Wrappers() middleware.Wrappers { return (*recorder.Recorder)(r).Wrappers() }
+
+// AddAttempts adds n retry attempts (attempts beyond the first) to the retry attempts
+// counter; wire it with retry.WithOnAttempt when no tracing middleware reports attempts
+// (pgotel.AddAttemptEvent does).
+func (r *Recorder) AddAttempts(n uint64) { (*recorder.Recorder)(r).AddAttempts(n) }
