@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 func TestQueryExecPrepare(t *testing.T) { forEachChain(t, testQueryExecPrepare) }
@@ -384,5 +385,64 @@ func testBackendTerminatedWhileIdle(t *testing.T, ch chain) {
 	var n int
 	if err := db.QueryRowContext(ctx, `select 1`).Scan(&n); err != nil {
 		t.Fatalf("statement after backend termination: %v", err)
+	}
+}
+
+// TestStalePlanRepaired: a statement whose cached plan a DDL made stale (SQLSTATE 0A000
+// "cached plan must not change result type") runs once more, described afresh, outside a
+// transaction, for a statement pgx cached and one database/sql prepared; inside a
+// transaction the error stands (the transaction is aborted).
+func TestStalePlanRepaired(t *testing.T) { forEachChain(t, testStalePlanRepaired) }
+
+func testStalePlanRepaired(t *testing.T, ch chain) {
+	db := openDB(t, ch.opts...)
+	db.SetMaxOpenConns(1) // one backend: its caches see the DDL
+	ctx := ctxT(t)
+	table := fmt.Sprintf("stale_%d", time.Now().UnixNano())
+	mustExec(t, db, fmt.Sprintf(`create table %s (id int, a text)`, table))
+	t.Cleanup(func() { _, _ = db.Exec(`drop table if exists ` + table) })
+	mustExec(t, db, fmt.Sprintf(`insert into %s values (1, 'x')`, table))
+	q := fmt.Sprintf(`select * from %s where id = $1`, table)
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	scan := func(rows *sql.Rows, err error) ([]string, error) {
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		return cols, rows.Err()
+	}
+	if _, err := scan(db.QueryContext(ctx, q, 1)); err != nil { // cached by pgx
+		t.Fatal(err)
+	}
+	if _, err := scan(st.QueryContext(ctx, 1)); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, fmt.Sprintf(`alter table %s add column b int default 7`, table))
+	for _, run := range []struct {
+		name string
+		do   func() ([]string, error)
+	}{
+		{"pgx cache", func() ([]string, error) { return scan(db.QueryContext(ctx, q, 1)) }},
+		{"prepared", func() ([]string, error) { return scan(st.QueryContext(ctx, 1)) }},
+		{"prepared again", func() ([]string, error) { return scan(st.QueryContext(ctx, 1)) }},
+	} {
+		cols, err := run.do()
+		if err != nil || len(cols) != 3 {
+			t.Fatalf("%s after ALTER TABLE: columns %v, err %v", run.name, cols, err)
+		}
+	}
+	mustExec(t, db, fmt.Sprintf(`alter table %s add column c int`, table))
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := scan(tx.StmtContext(ctx, st).QueryContext(ctx, 1)); pgerror.Classify(err) != pgerror.StalePlan {
+		t.Fatalf("stale plan inside a transaction: %v, want it reported (the transaction is aborted)", err)
 	}
 }

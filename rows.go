@@ -29,7 +29,7 @@ type rows struct {
 	err   error // the error that ended iteration
 	done  bool
 	inUse bool // handed out and not closed yet (the session's embedded wrapper)
-	cold  bool // a field below is set: Close clears them
+	cold  bool // a field below is set: Close clears them (Go 1.27's NextRow sets vals and cold)
 
 	ctx    context.Context      // for OpRowsEnd
 	start  time.Time            // for OpRowsEnd
@@ -110,7 +110,11 @@ func (r *rows) Close() error {
 	}
 	ended := r.err
 	if r == &c.rows { // free for the session's next result set
-		*r = rows{}
+		if r.cold {
+			*r = rows{}
+		} else {
+			r.inner, r.c, r.be, r.n, r.err, r.done, r.inUse = nil, nil, nil, 0, nil, false, false
+		}
 	}
 	if target != nil {
 		target.Release(be, ended) // last: another goroutine may take be right away

@@ -18,7 +18,7 @@ func (r *rows) NextRow() error {
 		err = x.NextRow()
 	} else {
 		if r.vals == nil {
-			r.vals = make([]driver.Value, len(r.inner.Columns()))
+			r.vals, r.cold = make([]driver.Value, len(r.inner.Columns())), true
 		}
 		err = r.inner.Next(r.vals)
 	}
