@@ -3,7 +3,7 @@ package pgprovider
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgprovider/pgprovider/middleware"
@@ -56,6 +56,14 @@ func (c *conn) InTx() bool { return c.tx.inner != nil }
 // Pinned implements middleware.Session.
 func (c *conn) Pinned() bool { return c.be != nil && c.be.Pinned() }
 
+// TxValue implements middleware.Session.
+func (c *conn) TxValue(key any) any {
+	if c.tx.inner == nil {
+		return nil
+	}
+	return c.txw.ctx.values.Value(key)
+}
+
 // Backend implements middleware.Session.
 func (c *conn) Backend() middleware.BackendInfo {
 	if c.be == nil {
@@ -72,18 +80,24 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	return c.ch.prepare(ctx, middleware.Statement{Op: middleware.OpPrepare, Session: c, SQL: query, InTx: c.tx.inner != nil})
 }
 
+// closeRollbackTimeout bounds the ROLLBACK of a session closed inside a transaction.
+const closeRollbackTimeout = 5 * time.Second
+
+// Close ends a transaction still open through the chain (a ROLLBACK, whose outcome does not
+// matter: the backend goes), so that every transaction a middleware saw begin it also sees end,
+// and closes the backend.
 func (c *conn) Close() error {
-	if t := c.tx; t.target != nil { // a lent transaction never ended: its target drops the backend
-		c.tx = txn{}
-		t.target.Release(t.be, errTxAbandoned)
+	if c.tx.inner != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.txw.ctx.values), closeRollbackTimeout)
+		c.txw.ctx.Context = ctx
+		_ = c.txw.Rollback()
+		cancel()
 	}
 	if c.be == nil {
 		return nil
 	}
 	return c.be.Close()
 }
-
-var errTxAbandoned = errors.New("pgprovider: session closed inside a transaction")
 
 func (c *conn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})
@@ -93,7 +107,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if err := c.ch.begin(ctx, middleware.Begin{Session: c, Opts: opts}); err != nil {
 		return nil, err
 	}
-	c.txw.ctx = ctx
+	c.txw.ctx.Context = ctx
 	return &c.txw, nil
 }
 

@@ -236,30 +236,42 @@ func execBegin(ctx context.Context, b middleware.Begin) error {
 		return err
 	}
 	c.tx = txn{inner: t, be: be, target: b.Target}
+	c.txw.ctx = txContext{Context: ctx, values: ctx} // conn.BeginTx sets database/sql's context
 	return nil
 }
 
 func execCommit(ctx context.Context, call middleware.Call) error {
-	return endTx(ctx, session(call.Session), middleware.OpCommit)
+	t, err := session(call.Session).endTx()
+	if err != nil {
+		return err
+	}
+	w0 := t.be.Written()
+	return t.ended(ctx, middleware.OpCommit, t.inner.Commit(), w0)
 }
 
 func execRollback(ctx context.Context, call middleware.Call) error {
-	return endTx(ctx, session(call.Session), middleware.OpRollback)
+	t, err := session(call.Session).endTx()
+	if err != nil {
+		return err
+	}
+	w0 := t.be.Written()
+	return t.ended(ctx, middleware.OpRollback, t.inner.Rollback(), w0)
 }
 
-func endTx(ctx context.Context, c *conn, op middleware.Op) error {
+// endTx takes the session's open transaction off it: COMMIT or ROLLBACK ends it whatever
+// their outcome.
+func (c *conn) endTx() (txn, error) {
 	t := c.tx
 	if t.inner == nil {
-		return errNoTx
+		return t, errNoTx
 	}
 	c.tx = txn{}
-	w0 := t.be.Written()
-	var err error
-	if op == middleware.OpCommit {
-		err = t.inner.Commit()
-	} else {
-		err = t.inner.Rollback()
-	}
+	return t, nil
+}
+
+// ended classifies the error of COMMIT or ROLLBACK (w0: the bytes written before it) and
+// returns a lent backend to its target.
+func (t txn) ended(ctx context.Context, op middleware.Op, err error, w0 uint64) error {
 	if err != nil {
 		err = fail(ctx, t.be, op, err, w0)
 	}

@@ -70,6 +70,12 @@ type Session interface {
 	Pinned() bool
 	// Backend describes the session's own backend connection (zero before it is connected).
 	Backend() BackendInfo
+	// TxValue returns the value for key of the context the open transaction's BEGIN reached
+	// the executor with, and nil outside a transaction: what a middleware put in the context
+	// at BEGIN (its transaction span, the tenant the transaction runs as) it finds again in
+	// every statement of the transaction. COMMIT and ROLLBACK run with a context that carries
+	// those values too.
+	TxValue(key any) any
 }
 
 // Call is the payload of the operations that carry no statement: connect, ping, reset session,
@@ -113,8 +119,8 @@ type Statement struct {
 	// Prepared reports a statement executed through a database/sql *Stmt (OpStmtExec,
 	// OpStmtQuery).
 	Prepared bool
-	// State is the session state the statement needs; the executor applies it before the
-	// statement runs when the backend's state differs. Replace the slice, never append in
+	// State is the session state the statement needs: it runs on a backend with that state
+	// (the executor sets what the backend lacks first). Replace the slice, never append in
 	// place.
 	State State
 	// Target, when a routing middleware sets it, runs the statement on a backend acquired from

@@ -250,6 +250,7 @@ func (f fakeSession) ID() uint64                      { return f.id }
 func (f fakeSession) InTx() bool                      { return f.inTx }
 func (f fakeSession) Pinned() bool                    { return false }
 func (f fakeSession) Backend() middleware.BackendInfo { return middleware.BackendInfo{PID: 7} }
+func (f fakeSession) TxValue(any) any                 { return nil }
 
 // TestBadConnForgets drives the Monitor's wrappers directly: a session whose operation
 // returned driver.ErrBadConn is about to be closed by database/sql and is forgotten, unless a

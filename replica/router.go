@@ -36,8 +36,7 @@ type Router struct {
 	evictSessions sync.Map // session ID → struct{}: sessions whose backend answered 25006
 	// evicting counts what WrapResetSession must look at: entries of evictSessions plus
 	// nodes with client PIDs to evict. Zero, as on a healthy cluster, makes the check free.
-	evicting   atomic.Int64
-	replicaTxs sync.Map // session ID -> struct{}: a read-only transaction running on a replica
+	evicting atomic.Int64
 
 	done      chan struct{}
 	wg        sync.WaitGroup

@@ -49,6 +49,10 @@ func (r *Router) wrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 
 var errNoReplicaTx = errors.New("no replica for the transaction")
 
+// replicaTxKey marks, in the context of its BEGIN, a transaction running on a replica; COMMIT
+// and ROLLBACK run with that context's values.
+type replicaTxKey struct{ r *Router }
+
 // beginOnReplica begins a read-only transaction (asked for with UseReplica, not serializable:
 // standbys refuse it) on a connection borrowed from an eligible replica, which the executor
 // keeps for the whole transaction. It returns errNoReplicaTx when no replica can take it, so
@@ -63,11 +67,10 @@ func (r *Router) beginOnReplica(ctx context.Context, b middleware.Begin, in *int
 		tried |= 1 << n.idx
 		b2 := b
 		b2.Target = &n.target
-		err := next(ctx, b2)
+		err := next(context.WithValue(ctx, replicaTxKey{r}, n), b2)
 		if err == nil {
 			n.served.Add(1)
 			in.setServed(n.name)
-			r.replicaTxs.Store(b.Session.ID(), struct{}{})
 			return nil
 		}
 		if ctx.Err() != nil || !readRetryable(err) {
@@ -88,7 +91,7 @@ func (r *Router) beginOnReplica(ctx context.Context, b middleware.Begin, in *int
 func (r *Router) wrapEndTx(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
 		err := next(ctx, c)
-		if _, onReplica := r.replicaTxs.LoadAndDelete(c.Session.ID()); onReplica {
+		if ctx.Value(replicaTxKey{r}) != nil {
 			return err // a read-only transaction on a replica wrote nothing to wait for
 		}
 		if in := intentOf(ctx); in != nil && in.token != nil {

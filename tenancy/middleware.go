@@ -44,9 +44,6 @@ type tenancy struct {
 
 	mu      sync.RWMutex
 	tenants map[string]*tenant
-
-	txMu sync.Mutex
-	tx   map[uint64]*tenant // session ID -> tenant fixed at BeginTx
 }
 
 // Schema returns the schema-per-tenant middleware. Every operation declares
@@ -89,7 +86,7 @@ func validSetting(s string) bool {
 
 func newTenancy(md mode, setting string, opts []Option) *tenancy {
 	m := &tenancy{cfg: newConfig(opts), mode: md, setting: setting,
-		tenants: make(map[string]*tenant), tx: make(map[uint64]*tenant)}
+		tenants: make(map[string]*tenant)}
 	sys := &tenant{system: true}
 	if md == modeSchema {
 		sys.state = middleware.State{{Name: setting, Value: middleware.SearchPath(m.cfg.systemPath...)}}
@@ -104,14 +101,12 @@ func newTenancy(md mode, setting string, opts []Option) *tenancy {
 // rank places tenancy after retry and before replica routing.
 func (m *tenancy) Wrappers() middleware.Wrappers {
 	return middleware.Wrappers{
-		Rank:     middleware.RankTenancy,
-		Exec:     m.wrapExec,
-		Query:    m.wrapQuery,
-		Prepare:  m.wrapPrepare,
-		Begin:    m.wrapBegin,
-		Commit:   m.wrapEndTx,
-		Rollback: m.wrapEndTx,
-		Raw:      m.wrapRaw,
+		Rank:    middleware.RankTenancy,
+		Exec:    m.wrapExec,
+		Query:   m.wrapQuery,
+		Prepare: m.wrapPrepare,
+		Begin:   m.wrapBegin,
+		Raw:     m.wrapRaw,
 	}
 }
 
@@ -173,7 +168,7 @@ func (m *tenancy) build(id string) (*tenant, error) {
 func (m *tenancy) resolve(ctx context.Context, sess middleware.Session, inTx bool) (*tenant, error) {
 	sc, ok := scopeOf(ctx)
 	if inTx && sess != nil {
-		if tt := m.txTenant(sess.ID()); tt != nil {
+		if tt, _ := sess.TxValue(txTenantKey{m}).(*tenant); tt != nil {
 			if ok && (sc.system != tt.system || sc.id != tt.id) {
 				return nil, fmt.Errorf("%w: transaction began as %s, statement asks for %s", ErrTenantMismatch, tt.name(), scopeName(sc))
 			}
@@ -206,22 +201,9 @@ func scopeName(sc scope) string {
 	return fmt.Sprintf("tenant %q", sc.id)
 }
 
-func (m *tenancy) txTenant(id uint64) *tenant {
-	m.txMu.Lock()
-	t := m.tx[id]
-	m.txMu.Unlock()
-	return t
-}
-
-func (m *tenancy) setTx(id uint64, t *tenant) {
-	m.txMu.Lock()
-	if t == nil {
-		delete(m.tx, id)
-	} else {
-		m.tx[id] = t
-	}
-	m.txMu.Unlock()
-}
+// txTenantKey is the key of the tenant a transaction began as, in the context of its BEGIN;
+// the statements of the transaction find it with middleware.Session.TxValue.
+type txTenantKey struct{ m *tenancy }
 
 // declare returns the state an operation must carry: the tenant's precomputed state, merged
 // into what an outer middleware declared (copying only in that rare case).
@@ -349,7 +331,8 @@ func (m *tenancy) wrapPrepare(next middleware.PrepareFunc) middleware.PrepareFun
 	}
 }
 
-// wrapBegin fixes the transaction's tenant and applies its state before BEGIN.
+// wrapBegin fixes the transaction's tenant (its statements find it with Session.TxValue) and
+// applies its state before BEGIN.
 func (m *tenancy) wrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 	return func(ctx context.Context, b middleware.Begin) error {
 		t, err := m.resolve(ctx, b.Session, false)
@@ -357,20 +340,7 @@ func (m *tenancy) wrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 			return err
 		}
 		b.State = declare(b.State, t)
-		if err := next(ctx, b); err != nil {
-			return err
-		}
-		m.setTx(b.Session.ID(), t)
-		return nil
-	}
-}
-
-// wrapEndTx forgets the transaction's tenant at COMMIT and ROLLBACK.
-func (m *tenancy) wrapEndTx(next middleware.CallFunc) middleware.CallFunc {
-	return func(ctx context.Context, c middleware.Call) error {
-		err := next(ctx, c)
-		m.setTx(c.Session.ID(), nil)
-		return err
+		return next(context.WithValue(ctx, txTenantKey{m}, t), b)
 	}
 }
 

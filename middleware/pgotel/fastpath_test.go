@@ -16,6 +16,15 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
+// session is the middleware.Session the wrappers see: a connection outside a transaction.
+type session struct{}
+
+func (session) ID() uint64                      { return 1 }
+func (session) InTx() bool                      { return false }
+func (session) Pinned() bool                    { return false }
+func (session) Backend() middleware.BackendInfo { return middleware.BackendInfo{} }
+func (session) TxValue(any) any                 { return nil }
+
 // direct runs the middleware around executors that do nothing, without a database.
 type direct struct {
 	sr    *tracetest.SpanRecorder

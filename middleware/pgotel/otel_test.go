@@ -443,27 +443,52 @@ func TestAttemptEventWithoutSpan(t *testing.T) {
 	_ = attribute.Key("")
 }
 
-func TestLeftoverTransactionSpanEndsOnReset(t *testing.T) {
-	e := setup(t, nil, nil)
+// Every transaction span ends: a failed BEGIN ends it with an error; a transaction that
+// database/sql rolls back because its context was cancelled ends it through ROLLBACK; and the
+// statements of the transaction are its children without any shared map (Session.TxValue).
+func TestTransactionSpanAlwaysEnds(t *testing.T) {
+	rolledBack := make(chan struct{})
+	signal := middleware.Wrappers{Rollback: func(next middleware.CallFunc) middleware.CallFunc {
+		return func(ctx context.Context, c middleware.Call) error {
+			err := next(ctx, c) // the tracing middleware, inside, has ended its spans
+			close(rolledBack)
+			return err
+		}
+	}}
+	e := setupAround(t, []middleware.Middleware{signal}, nil, nil)
 	mw := pgotel.New(pgotel.WithTracerProvider(e.tp))
 	ctx, root := e.root(t)
-	sess := session{}
-	begin := mw.Wrappers().Begin(func(context.Context, middleware.Begin) error { return nil })
-	if err := begin(ctx, middleware.Begin{Session: sess}); err != nil {
-		t.Fatal(err)
-	}
-	reset := mw.Wrappers().ResetSession(func(context.Context, middleware.Call) error { return nil })
-	if err := reset(ctx, middleware.Call{Op: middleware.OpResetSession, Session: sess}); err != nil {
-		t.Fatal(err)
-	}
-	root.End()
-	only(t, e, "transaction")
 	failing := mw.Wrappers().Begin(func(context.Context, middleware.Begin) error { return driver.ErrBadConn })
-	e.sr.Reset()
-	if err := failing(ctx, middleware.Begin{Session: sess}); !errors.Is(err, driver.ErrBadConn) {
+	if err := failing(ctx, middleware.Begin{Session: session{}}); !errors.Is(err, driver.ErrBadConn) {
 		t.Fatal(err)
 	}
 	if s := only(t, e, "transaction"); s.Status().Code != codes.Error {
 		t.Fatalf("failed begin: status %v", s.Status())
+	}
+	e.sr.Reset()
+	tctx, cancel := context.WithCancel(ctx)
+	tx, err := e.db.BeginTx(tctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(tctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // database/sql rolls the transaction back, on a goroutine of its own
+	if err := tx.Commit(); err == nil {
+		t.Fatal("commit after cancel succeeded")
+	}
+	select {
+	case <-rolledBack:
+	case <-time.After(10 * time.Second):
+		t.Fatal("database/sql never rolled the cancelled transaction back")
+	}
+	root.End()
+	txs := only(t, e, "transaction")
+	if sel := only(t, e, "SELECT"); sel.Parent().SpanID() != txs.SpanContext().SpanID() {
+		t.Fatal("the statement is not a child of the transaction span")
+	}
+	if rb := only(t, e, "ROLLBACK"); rb.Parent().SpanID() != txs.SpanContext().SpanID() {
+		t.Fatal("ROLLBACK is not a child of the transaction span")
 	}
 }

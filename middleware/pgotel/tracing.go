@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pgprovider/pgprovider/internal/recorder"
@@ -50,16 +49,6 @@ type Middleware struct {
 	// Span start options built once: the transaction span in the database's namespace, and
 	// the COMMIT and ROLLBACK spans.
 	txOpts, commitOpts, rollbackOpts []trace.SpanStartOption
-
-	mu  sync.Mutex
-	txs map[uint64]txEntry
-	// openTxs counts the entries of txs, so that a checkout skips the lock when none is open.
-	openTxs atomic.Int64
-}
-
-type txEntry struct {
-	span   trace.Span
-	parent trace.SpanContext // the span current at BEGIN
 }
 
 // New returns the tracing middleware.
@@ -75,7 +64,6 @@ func New(opts ...Option) *Middleware {
 		rec:    (*recorder.Recorder)(cfg.rec),
 		kind:   trace.WithSpanKind(trace.SpanKindClient),
 		stmts:  newStmtCache(stmtCacheSize),
-		txs:    make(map[uint64]txEntry),
 	}
 	m.base = append(m.base, keySystem.String(postgresqlName))
 	if cc := cfg.connCfg; cc != nil {
@@ -97,19 +85,20 @@ func New(opts ...Option) *Middleware {
 // recorder of [WithRecorder]; its rank places the middleware with the observability
 // middleware, outermost.
 func (m *Middleware) Wrappers() middleware.Wrappers {
-	return middleware.Wrappers{
-		Rank:         middleware.RankObserve,
-		Exec:         m.wrapExec,
-		Query:        m.wrapQuery,
-		RowsEnd:      m.wrapRowsEnd,
-		Prepare:      m.wrapPrepare,
-		Connect:      m.wrapConnect,
-		Release:      m.wrapRelease,
-		Begin:        m.wrapBegin,
-		Commit:       m.wrapCommit,
-		Rollback:     m.wrapRollback,
-		ResetSession: m.wrapResetSession,
+	w := middleware.Wrappers{
+		Rank:     middleware.RankObserve,
+		Exec:     m.wrapExec,
+		Query:    m.wrapQuery,
+		RowsEnd:  m.wrapRowsEnd,
+		Prepare:  m.wrapPrepare,
+		Begin:    m.wrapBegin,
+		Commit:   m.wrapCommit,
+		Rollback: m.wrapRollback,
 	}
+	if m.rec != nil { // connection creation and use times
+		w.Connect, w.Release, w.ResetSession = m.wrapConnect, m.wrapRelease, m.wrapResetSession
+	}
+	return w
 }
 
 type spanKey struct{ m *Middleware }
@@ -157,11 +146,8 @@ func (m *Middleware) parent(ctx context.Context, off bool, sess middleware.Sessi
 		return ctx, false
 	}
 	cur := trace.SpanContextFromContext(ctx)
-	if inTx && sess != nil && m.openTxs.Load() > 0 {
-		m.mu.Lock()
-		tx, ok := m.txs[sess.ID()]
-		m.mu.Unlock()
-		if ok && (!cur.IsValid() || cur.Equal(tx.parent)) {
+	if inTx && sess != nil {
+		if tx := m.txOf(sess.TxValue(txSpanKey{m})); tx != nil && (!cur.IsValid() || cur.Equal(tx.parent)) {
 			return trace.ContextWithSpan(ctx, tx.span), true
 		}
 	}
@@ -344,7 +330,7 @@ func (m *Middleware) wrapExec(next middleware.ExecFunc) middleware.ExecFunc {
 }
 
 // queryCtx is the context a traced query passes down: it carries the query span to
-// [Middleware.WrapRowsEnd], which ends it. One allocation carries the span and what the end
+// wrapRowsEnd, which ends it. One allocation carries the span and what the end
 // of the result set needs.
 type queryCtx struct {
 	context.Context
@@ -360,8 +346,8 @@ func (q *queryCtx) Value(key any) any {
 	return q.Context.Value(key)
 }
 
-// wrapQuery starts the span of a query; it ends when the result set ends ([Middleware.WrapRowsEnd]),
-// or at once when the query fails.
+// wrapQuery starts the span of a query; it ends when the result set ends (wrapRowsEnd), or at
+// once when the query fails.
 func (m *Middleware) wrapQuery(next middleware.QueryFunc) middleware.QueryFunc {
 	return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 		sctx, span, st := m.startStatement(ctx, &s, m.recStmt(s.SQL), false)

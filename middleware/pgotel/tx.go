@@ -29,6 +29,33 @@ func (m *Middleware) endTxOpts(op string) []trace.SpanStartOption {
 	return []trace.SpanStartOption{m.kind, trace.WithAttributes(kv...)}
 }
 
+// txSpan is the context a transaction's BEGIN runs with: it carries the transaction span,
+// found again by the statements of the transaction (middleware.Session.TxValue) and by COMMIT
+// and ROLLBACK (their context has BEGIN's values), so that no map or lock is shared between
+// sessions.
+type txSpan struct {
+	context.Context
+	m      *Middleware
+	span   trace.Span
+	parent trace.SpanContext // the span current at BEGIN
+}
+
+type txSpanKey struct{ m *Middleware }
+
+// Value returns the transaction span's record for this middleware's key.
+func (t *txSpan) Value(key any) any {
+	if k, ok := key.(txSpanKey); ok && k.m == t.m {
+		return t
+	}
+	return t.Context.Value(key)
+}
+
+// txOf returns the transaction span record carried by v (a TxValue or a context's Value).
+func (m *Middleware) txOf(v any) *txSpan {
+	t, _ := v.(*txSpan)
+	return t
+}
+
 // wrapBegin starts the transaction span, which stays open until COMMIT or ROLLBACK; the
 // statements of the transaction become its children.
 func (m *Middleware) wrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
@@ -36,27 +63,13 @@ func (m *Middleware) wrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 		sctx, ok := m.parent(ctx, optionsFrom(ctx).off, nil, false)
 		var span trace.Span
 		if ok {
-			parent := trace.SpanContextFromContext(ctx)
 			opts := m.txOpts
 			if ns := m.namespace(ctx, b.State); ns != m.dbName {
 				opts = m.txStartOpts(ns)
 			}
+			parent := trace.SpanContextFromContext(ctx)
 			sctx, span = m.tracer.Start(sctx, txSpanName, opts...)
-			defer func() {
-				if span == nil {
-					return
-				}
-				m.mu.Lock()
-				old, dup := m.txs[b.Session.ID()]
-				m.txs[b.Session.ID()] = txEntry{span: span, parent: parent}
-				m.mu.Unlock()
-				if !dup {
-					m.openTxs.Add(1)
-				}
-				if dup { // the previous transaction of this session never ended through the chain
-					old.span.End()
-				}
-			}()
+			sctx = &txSpan{Context: sctx, m: m, span: span, parent: parent}
 		}
 		clock, timed := span.(spanClock)
 		var t time.Duration
@@ -67,7 +80,6 @@ func (m *Middleware) wrapBegin(next middleware.BeginFunc) middleware.BeginFunc {
 		m.observe(sqlscan.KindBegin, err, clock, t)
 		if err != nil && span != nil {
 			end(span, err)
-			span = nil
 		}
 		return err
 	}
@@ -85,61 +97,35 @@ func (m *Middleware) wrapRollback(next middleware.CallFunc) middleware.CallFunc 
 
 func (m *Middleware) endTx(next middleware.CallFunc, op string, opts []trace.SpanStartOption, k sqlscan.Kind) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
-		var tx txEntry
-		var hasTx bool
-		if m.openTxs.Load() > 0 {
-			m.mu.Lock()
-			tx, hasTx = m.txs[c.Session.ID()]
-			delete(m.txs, c.Session.ID())
-			m.mu.Unlock()
-			if hasTx {
-				m.openTxs.Add(-1)
-			}
-		}
-		sctx := ctx
+		tx := m.txOf(ctx.Value(txSpanKey{m}))
 		var span trace.Span
-		if hasTx {
-			sctx = trace.ContextWithSpan(ctx, tx.span)
-		}
-		if pctx, ok := m.parent(sctx, optionsFrom(ctx).off, nil, false); ok {
-			sctx, span = m.tracer.Start(pctx, op, opts...)
+		if pctx, ok := m.parent(ctx, optionsFrom(ctx).off, nil, false); ok || tx != nil {
+			if tx != nil {
+				pctx = trace.ContextWithSpan(pctx, tx.span)
+			}
+			ctx, span = m.tracer.Start(pctx, op, opts...)
 		}
 		clock, timed := span.(spanClock)
 		var t time.Duration
 		if !timed && m.rec != nil {
 			t = mono()
 		}
-		err := next(sctx, c)
+		err := next(ctx, c)
 		if span != nil {
 			end(span, err)
 		}
 		m.observe(k, err, clock, t)
-		if hasTx {
+		if tx != nil {
 			end(tx.span, err)
 		}
 		return err
 	}
 }
 
-// wrapResetSession ends a transaction span left open on a session that database/sql is
-// reusing (its transaction ended without COMMIT or ROLLBACK reaching the chain, for example
-// when the connection broke). It adds no span of its own.
+// wrapResetSession marks a checkout for the recorder's connection use time.
 func (m *Middleware) wrapResetSession(next middleware.CallFunc) middleware.CallFunc {
 	return func(ctx context.Context, c middleware.Call) error {
-		if m.rec != nil {
-			m.rec.CheckOut(c.Session.ID())
-		}
-		if m.openTxs.Load() == 0 { // no transaction span open anywhere: nothing can dangle
-			return next(ctx, c)
-		}
-		m.mu.Lock()
-		tx, ok := m.txs[c.Session.ID()]
-		delete(m.txs, c.Session.ID())
-		m.mu.Unlock()
-		if ok {
-			m.openTxs.Add(-1)
-			tx.span.End()
-		}
+		m.rec.CheckOut(c.Session.ID())
 		return next(ctx, c)
 	}
 }
