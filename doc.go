@@ -17,18 +17,22 @@
 // driver.ErrBadConn. pgprovider answers it only when it saw that no byte of the operation was
 // written to the server (or for operations without durable effect: ping, reset, begin, prepare,
 // rollback). When the request was written and the connection broke before the answer, the
-// error is an [*OutcomeUnknownError] matching [ErrOutcomeUnknown]: the statement may or may
-// not have been applied, and nothing runs it again. The same holds for a connection lost while
-// the rows of a result set arrive: Rows.Err matches [ErrOutcomeUnknown].
+// error is a *pgerror.OutcomeUnknownError, matched by errors.Is(err, pgerror.OutcomeUnknown):
+// the statement may or may not have been applied, and nothing runs it again. The same holds
+// for a connection lost while the rows of a result set arrive: Rows.Err matches
+// pgerror.OutcomeUnknown.
 //
 // # Sessions and backends
 //
 // Each database/sql connection is a virtual session holding one backend connection (a pgx
-// connection). With middleware configured, a backend found closed before an operation outside a
-// transaction is replaced, so that a retry middleware reaches a fresh backend; a session whose
-// user changed session state (SET, temporary tables, LISTEN, raw access) is never moved.
-// Middleware declares the session state an operation needs (search_path, custom settings) and
-// the driver applies it in one round trip when the backend's state differs.
+// connection); every operation takes the same path through it, with or without middleware. A
+// backend found closed before an operation outside a transaction is replaced, so that a retry
+// middleware reaches a fresh backend; a transaction, and a session whose user changed session
+// state (SET, temporary tables, LISTEN, raw access), stay on their backend. Middleware declares
+// the session state an operation needs (search_path, custom settings) and the operation runs
+// with that state: the driver sets what the backend lacks before it, in one round trip, and
+// sets it again after anything it saw change it (a rollback, a SET, RESET or DISCARD in the
+// statement text, raw access).
 //
 // # Reaching pgx
 //

@@ -33,8 +33,9 @@ func Raw(ctx context.Context, c *sql.Conn, fn func(ctx context.Context, pc *pgx.
 //	})
 //
 // It reports false for connections of other drivers or of a connector with a custom backend.
-// The driver then no longer knows the session state of that backend: it re-applies declared
-// state on the next statement and never replaces the backend silently. Prefer [Raw], which
+// Once it has handed out a connection, the driver no longer knows the session state of that
+// backend: it re-applies declared state on the next statement and never replaces the backend
+// silently. Prefer [Raw], which
 // also applies the state the context declares (the tenant) before handing the connection out.
 func PgxConn(driverConn any) (*pgx.Conn, bool) {
 	c, ok := driverConn.(*conn)

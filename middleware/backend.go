@@ -33,9 +33,9 @@ type Backend interface {
 	// another connection (see [Session.Pinned]).
 	Pinned() bool
 	// Reset readies an idle connection for its next user, as database/sql's ResetSession:
-	// it returns driver.ErrBadConn for a connection the server closed or one left inside a
-	// transaction, and otherwise leaves the connection as a fresh session would find it,
-	// but for the state [Backend.Apply] set.
+	// it returns driver.ErrBadConn for a connection that is closed or broken or was left
+	// inside a transaction. It need not reset session state: what [Backend.Apply] set stays,
+	// and so may what user statements changed (see [Backend.Pinned]).
 	Reset(ctx context.Context) error
 	// Close closes the connection.
 	Close() error

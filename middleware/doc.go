@@ -37,10 +37,13 @@
 //
 // # Session state
 //
-// An operation may declare the session state it needs ([State]: search_path, custom settings).
-// The executor makes the backend match before running the operation, in one round trip and only
-// when the backend's state differs, and forgets what it applied whenever the state may have
-// changed behind its back (a rollback, a user SET/RESET/DISCARD, raw access to the connection).
+// An operation may declare the session state it needs ([State]: search_path, custom settings),
+// and it runs on a backend that has that state: before the operation, in one round trip, the
+// executor sets whatever the backend lacks. What a backend has is known from what the executor
+// set on it, and forgotten (so set again) whenever it may have changed: a rollback of the
+// transaction it was set in, a statement whose text may change session state (SET, RESET,
+// DISCARD, set_config, DO, CALL, ...), raw access to the connection. A server function that
+// changes a setting without its caller's text showing it is not seen.
 //
 // # Routing
 //

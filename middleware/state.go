@@ -13,13 +13,13 @@ type Setting struct {
 	Value string
 }
 
-// State is the session state an operation declares it needs. The executor makes the backend
-// match it before the operation runs, applying only what differs from what that backend last
-// had, in one round trip. Treat a State as immutable once it is in a payload: build a new one
-// with [State.With] rather than appending to a shared slice.
+// State is the session state an operation declares it needs: the operation runs on a backend
+// whose settings have these values (see "Session state" in the package documentation). Treat
+// a State as immutable once it is in a payload: build a new one with [State.With] rather than
+// appending to a shared slice.
 type State []Setting
 
-// With returns a copy of s where the setting name has value v (added or replaced).
+// With returns a copy of s in which the setting name has the given value (added or replaced).
 func (s State) With(name, value string) State {
 	out := make(State, 0, len(s)+1)
 	for _, x := range s {

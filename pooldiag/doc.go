@@ -16,14 +16,13 @@
 // [Stats], and to [WithOnLeak].
 //
 // database/sql checks a connection out of its pool with the driver's ResetSession (a reused
-// connection) or Connect (a new one), which the chain sees, and returns it with IsValid. When
-// the driver runs OpRelease from IsValid, the Monitor also tracks whole checkouts (kind
-// "conn"), so a *sql.Conn taken with db.Conn and never closed is reported even with no
-// transaction or result set open on it. A checkout of a pooled connection counts from
-// ResetSession; a new connection counts once a statement ran on it (database/sql also opens
-// connections for its idle list, which are not checkouts). A session whose operation
-// returned driver.ErrBadConn is forgotten: database/sql closes it. Without OpRelease in the
-// driver, only transactions and result sets are tracked.
+// connection) or Connect (a new one), which the chain sees, and returns it with IsValid, where
+// the driver runs OpRelease. The Monitor therefore also tracks whole checkouts (kind "conn"),
+// so a *sql.Conn taken with db.Conn and never closed is reported even with no transaction or
+// result set open on it. A checkout of a pooled connection counts from ResetSession; a new
+// connection counts once a statement ran on it (database/sql also opens connections for its
+// idle list, which are not checkouts). A session whose operation returned driver.ErrBadConn
+// is forgotten: database/sql closes it.
 //
 // [Monitor.WatchPool] samples DB.Stats on every scan and logs when requests had to wait for
 // a connection (WaitCount grew): the pool is exhausted. [MeasureRecovery] measures how fast

@@ -19,7 +19,7 @@ import (
 const (
 	KindTx   = "transaction" // a transaction open on the connection
 	KindRows = "rows"        // a result set not closed
-	KindConn = "conn"        // checked out of the pool and not returned (needs OpRelease, see [Monitor.Wrappers])
+	KindConn = "conn"        // checked out of the pool and not returned (a *sql.Conn never closed)
 )
 
 // Leak describes a connection held longer than the threshold.
@@ -203,8 +203,9 @@ func (m *Monitor) used(s middleware.Session, pcs []uintptr) {
 }
 
 // wrapRelease tracks OpRelease, which the driver runs from IsValid when database/sql puts the
-// session back in its pool. The chain calls wrapRelease once when it is built, only if the
-// driver has the operation: that switches tracking of whole checkouts on.
+// session back in its pool. The chain calls wrapRelease once, when it is built: that switches
+// tracking of whole checkouts on (a Monitor whose wrappers are never composed into a chain
+// tracks only transactions and result sets).
 func (m *Monitor) wrapRelease(next middleware.CallFunc) middleware.CallFunc {
 	m.hooked.Store(true)
 	return func(ctx context.Context, c middleware.Call) error {

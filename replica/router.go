@@ -34,7 +34,7 @@ type Router struct {
 
 	rr            atomic.Uint64
 	evictSessions sync.Map // session ID → struct{}: sessions whose backend answered 25006
-	// evicting counts what WrapResetSession must look at: entries of evictSessions plus
+	// evicting counts what wrapResetSession must look at: entries of evictSessions plus
 	// nodes with client PIDs to evict. Zero, as on a healthy cluster, makes the check free.
 	evicting atomic.Int64
 

@@ -31,9 +31,9 @@
 //
 // database/sql runs an operation again, up to three times in all, when the driver returns
 // driver.ErrBadConn. pgprovider returns driver.ErrBadConn only when nothing of the operation
-// reached the server, and with any middleware configured it replaces a backend found closed
-// before the operation runs, so the retry middleware's next attempt reaches a fresh backend
-// and driver.ErrBadConn rarely leaves it. When it does (every attempt failed before sending),
+// reached the server, and it replaces a backend found closed before an operation runs outside
+// a transaction, so the retry middleware's next attempt reaches a fresh backend and
+// driver.ErrBadConn rarely leaves it. When it does (every attempt failed before sending),
 // database/sql repeats the whole call: a statement is then tried at most
 // 3 × [WithMaxAttempts] times, still without ever being applied twice.
 //

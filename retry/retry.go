@@ -15,7 +15,7 @@ type retrier struct{ cfg *config }
 // New returns the retry middleware. It wraps connect, begin, prepare, exec and query (and the
 // prepared-statement variants) and runs an operation again only when that is safe:
 //
-//   - the operation's error is retryable by the configured set ([pgerror.IsRetryable] by
+//   - the operation's error is retryable by the configured set ([pgerror.Class.Retryable] by
 //     default, see [WithRetryIf] and [WithCodes]);
 //   - the statement is not inside a transaction (retry the whole transaction with [Tx]);
 //   - the context has not ended;

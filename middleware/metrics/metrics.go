@@ -27,6 +27,7 @@ func New() *Recorder { return (*Recorder)(recorder.New()) }
 func (r *Recorder) Wrappers() middleware.Wrappers { return (*recorder.Recorder)(r).Wrappers() }
 
 // AddAttempts adds n retry attempts (attempts beyond the first) to the retry attempts
-// counter; wire it with retry.WithOnAttempt when no tracing middleware reports attempts
-// (pgotel.AddAttemptEvent does).
+// counter, which package pgprom exports. Nothing else feeds the counter (pgotel.AddAttemptEvent
+// records span events only): call AddAttempts(1) from retry.WithOnAttempt for each attempt
+// whose Retry is set.
 func (r *Recorder) AddAttempts(n uint64) { (*recorder.Recorder)(r).AddAttempts(n) }

@@ -18,7 +18,8 @@
 //
 // Attributes: db.system.name=postgresql, db.namespace ("{database}" or "{database}|{schema}"
 // when the operation declares a search_path, as tenancy middleware does; the first schema
-// counts; see [WithSchema] for tenancy middleware listed after this one), db.operation.name (single-statement texts only), db.query.summary, db.query.text
+// counts; see [WithSchema] for tenancy middleware listed after this one), db.operation.name
+// (single-statement texts only), db.query.summary, db.query.text
 // (as-is when it uses $n placeholders, otherwise with literals replaced by "?"),
 // db.response.status_code and error.type (the SQLSTATE), server.address and server.port (from
 // the parsed configuration given with [WithConnConfig]), db.operation.batch.size for texts of
@@ -81,7 +82,9 @@ func WithQueryParameters(fn func(ordinal int, v any) (string, bool)) Option {
 func WithReturnedRows() Option { return func(c *config) { c.rows = true } }
 
 // WithConnConfig supplies the parsed configuration that server.address, server.port and the
-// database part of db.namespace come from, typically (*pgprovider.Connector).ConnConfig().
+// database part of db.namespace come from. For [New] it is pgx.ParseConfig of the DSN the
+// Connector is built with (the middleware exists before its Connector); [NewProducer] can also
+// take (*pgprovider.Connector).ConnConfig().
 func WithConnConfig(cfg *pgx.ConnConfig) Option { return func(c *config) { c.connCfg = cfg } }
 
 // WithSchema supplies the schema part of db.namespace for operations that declare no

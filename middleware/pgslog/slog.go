@@ -1,12 +1,14 @@
 // Package pgslog is pgprovider's log/slog middleware. It logs each operation once, when it
-// ends (a query when its result set ends), at a level chosen per operation kind; operations
-// slower than a threshold are logged at warn, failures at error (cancellation at the
-// operation's level).
+// ends (a query when its result set ends), at a level chosen per operation kind; statements
+// slower than a threshold ([WithSlowThreshold]) are logged at warn, failures at error
+// (cancellation at the operation's level).
 //
 // Field names follow the OpenTelemetry database semantic conventions (db.system.name,
-// db.operation.name, db.query.summary, db.query.text, db.response.status_code, error.type,
-// db.response.returned_rows, server.address, server.port), plus "duration" and, when a span is
-// active, trace_id and span_id.
+// db.operation.name, db.query.summary, db.query.text, db.query.parameter_count or
+// db.query.parameter.<index>, db.response.status_code, error.type, db.response.returned_rows,
+// server.address, server.port, db.namespace), plus "duration", "error" for a failure that is
+// not a server error (or with [WithErrorMessages]) and, when a span is active, trace_id and
+// span_id.
 //
 // Nothing secret is logged by default: query arguments are masked (count only) unless a
 // redaction function is given ([WithArgs]), query text without $n placeholders is logged with
