@@ -48,7 +48,7 @@ func BenchmarkThroughput(b *testing.B) {
 	node := pgtest.Shared(b).Primary()
 	db := openDB(b, node.DSN())
 	db.SetMaxOpenConns(8)
-	l := newListener(b, node.DSN())
+	l := newListener(b, node.DSN(), listen.WithBufferSize(1<<16))
 	send := map[string]func(n int){
 		"burst": func(n int) {
 			if _, err := db.Exec("SELECT pg_notify('tp', g::text) FROM generate_series(1, $1) g", n); err != nil {
@@ -72,7 +72,7 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 	for _, name := range []string{"burst", "per-tx"} {
 		b.Run(name, func(b *testing.B) {
-			s := subscribe(b, l, "tp", listen.Buffer(1<<16))
+			s := subscribe(b, l, "tp")
 			defer s.Unsubscribe(context.Background())
 			next(b, s)
 			const n = 10000

@@ -7,60 +7,54 @@ import (
 	"time"
 )
 
-// MaxChannelLen is the longest channel name PostgreSQL accepts, in bytes (NAMEDATALEN-1).
-const MaxChannelLen = 63
-
-// MaxPayloadLen is the longest payload PostgreSQL accepts with the default block size, in
-// bytes: a payload must be shorter than 8000 bytes.
-const MaxPayloadLen = 7999
+// maxChannelLen is the longest channel name PostgreSQL accepts, in bytes (NAMEDATALEN-1);
+// maxPayloadLen the longest payload with the default block size (shorter than 8000 bytes).
+const (
+	maxChannelLen = 63
+	maxPayloadLen = 7999
+)
 
 var (
-	// ErrInvalidChannel is returned for an empty channel name, one longer than 63 bytes or one
-	// containing NUL. Names are never truncated: PostgreSQL would LISTEN on a truncated name
-	// that pg_notify can never reach.
-	ErrInvalidChannel = errors.New("listen: invalid channel name")
-	// ErrPayloadTooLarge is returned for a payload of 8000 bytes or more (bytes, not runes).
-	ErrPayloadTooLarge = errors.New("listen: payload too large (must be shorter than 8000 bytes)")
-	// ErrListenerClosed is returned by Subscribe after Close.
+	// ErrInvalid is matched (errors.Is) by every error about an argument that can never
+	// work: a channel name or payload [Validate] refuses, a payload the server found too
+	// long, or a gap passed to [DecodeJSON]. The error's text says which.
+	ErrInvalid = errors.New("listen: invalid argument")
+	// ErrListenerClosed is returned by Subscribe after Close, and by a Subscribe that was
+	// waiting when Close was called.
 	ErrListenerClosed = errors.New("listen: listener closed")
-	// ErrNotNotification is returned by [DecodeJSON] for a gap event.
-	ErrNotNotification = errors.New("listen: event is a gap, not a notification")
 )
 
-// ValidateChannel reports whether name can be used as a channel: non-empty, at most 63 bytes,
-// no NUL. Names are case-sensitive and may contain any other character.
-func ValidateChannel(name string) error {
+// invalidError is an [ErrInvalid] with its own message.
+type invalidError string
+
+func (e invalidError) Error() string        { return "listen: " + string(e) }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, args ...any) error { return invalidError(fmt.Sprintf(format, args...)) }
+
+// Validate reports whether channel can be listened on and payload sent on it; pass "" as
+// payload to check a channel name alone. The error matches [ErrInvalid].
+//
+// A channel name must be 1 to 63 bytes long (PostgreSQL's NAMEDATALEN-1) and contain no NUL.
+// Any other character is allowed, and names are case-sensitive: they are quoted, never
+// folded, and never truncated (PostgreSQL would LISTEN on a truncated name that pg_notify can
+// never reach). A payload must be shorter than 8000 bytes (bytes, not runes: 2667 × "€" is
+// too long; the limit is PostgreSQL's with the default 8 kB block size) and contain no NUL.
+func Validate(channel, payload string) error {
 	switch {
-	case name == "":
-		return fmt.Errorf("%w: empty", ErrInvalidChannel)
-	case len(name) > MaxChannelLen:
-		return fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidChannel, len(name), MaxChannelLen)
-	case strings.IndexByte(name, 0) >= 0:
-		return fmt.Errorf("%w: contains NUL", ErrInvalidChannel)
+	case channel == "":
+		return invalidf("channel name is empty")
+	case len(channel) > maxChannelLen:
+		return invalidf("channel name is %d bytes long, at most %d", len(channel), maxChannelLen)
+	case strings.IndexByte(channel, 0) >= 0:
+		return invalidf("channel name contains NUL")
+	case len(payload) > maxPayloadLen:
+		return invalidf("payload is %d bytes long, at most %d", len(payload), maxPayloadLen)
+	case strings.IndexByte(payload, 0) >= 0:
+		return invalidf("payload contains NUL")
 	}
 	return nil
 }
-
-// ValidatePayload reports whether payload can be sent: shorter than 8000 bytes, no NUL.
-func ValidatePayload(payload string) error {
-	if len(payload) > MaxPayloadLen {
-		return fmt.Errorf("%w: %d bytes", ErrPayloadTooLarge, len(payload))
-	}
-	if strings.IndexByte(payload, 0) >= 0 {
-		return errors.New("listen: payload contains NUL")
-	}
-	return nil
-}
-
-// EventKind says whether an [Event] is a notification or a gap.
-type EventKind uint8
-
-const (
-	// EventNotification is a notification received from the server.
-	EventNotification EventKind = iota + 1
-	// EventGap says notifications may have been missed: re-read your state.
-	EventGap
-)
 
 // GapReason says why a gap was delivered.
 type GapReason uint8
@@ -70,11 +64,12 @@ const (
 	GapInitial GapReason = iota + 1
 	// GapReconnect is delivered after a reconnect, once LISTEN was acknowledged again.
 	GapReconnect
-	// GapOverflow is delivered after notifications were dropped because the buffer was full.
+	// GapOverflow is delivered after notifications were dropped because the subscription's
+	// buffer was full (see [WithBufferSize]).
 	GapOverflow
 )
 
-// String returns the name of the reason.
+// String returns the name of the reason: "initial", "reconnect" or "overflow".
 func (r GapReason) String() string {
 	switch r {
 	case GapInitial:
@@ -87,28 +82,23 @@ func (r GapReason) String() string {
 	return "unknown"
 }
 
-// Notification is one notification received from the server.
-type Notification struct {
-	Channel string
-	Payload string
-	PID     uint32 // the sender's backend process id
-}
-
 // Gap describes a possible loss. Several losses before the subscriber reads the gap are
-// merged into one gap: Dropped adds up, Reason is the first one.
+// merged into one gap: Dropped adds up, Reason and Since are the first loss's, Err the first
+// cause.
 type Gap struct {
 	Reason  GapReason
-	Dropped int       // notifications dropped by this subscription's overflow policy
-	Err     error     // GapReconnect: why the previous connection was lost
+	Dropped int       // notifications this subscription dropped because its buffer was full
+	Err     error     // why the connection was lost, when a reconnect is part of the gap
 	Since   time.Time // when the first merged loss happened
 }
 
-// Event is what a subscription delivers: a notification, or a gap (Gap is non-nil).
+// Event is what a subscription delivers: a notification (Gap is nil) or a gap.
 type Event struct {
-	Kind         EventKind
-	Notification Notification // valid when Kind == EventNotification
-	Gap          *Gap         // non-nil when Kind == EventGap
+	Channel string // the subscription's channel, for gaps too
+	Payload string // the notification's payload
+	PID     uint32 // the sending backend's process id
+	Gap     *Gap   // non-nil for a gap: re-read your state
 }
 
-// IsGap reports whether e is a gap.
-func (e Event) IsGap() bool { return e.Kind == EventGap }
+// IsGap reports whether e is a gap rather than a notification.
+func (e Event) IsGap() bool { return e.Gap != nil }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/listen"
 )
 
@@ -17,16 +18,16 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer l.Close(ctx)
-	sub, err := l.Subscribe(ctx, "jobs")
+	sub, err := l.Subscribe(ctx, "jobs") // returns once LISTEN is acknowledged
 	if err != nil {
 		log.Fatal(err)
 	}
 	for ev := range sub.C() {
-		if ev.IsGap() {
+		if ev.IsGap() { // initial, after a reconnect, or after an overflow
 			fmt.Println("reload all pending jobs:", ev.Gap.Reason)
 			continue
 		}
-		fmt.Println("job ready:", ev.Notification.Payload)
+		fmt.Println("job ready:", ev.Payload)
 	}
 }
 
@@ -53,28 +54,75 @@ func ExampleNotify() {
 	}
 }
 
-// SubscribeFunc runs a handler on its own goroutine; panics are recovered and reported.
-func ExampleSubscribeFunc() {
+// A listener built from the driver's connector dials with its credentials hook and TLS.
+// Handle events on a goroutine of your own; the listener never waits for it.
+func ExampleFromConnector() {
 	ctx := context.Background()
-	l, err := listen.New("postgres://app@db.internal/app",
-		listen.WithErrorHandler(func(ch string, err error) { log.Printf("%s: %v", ch, err) }))
+	c, err := pgprovider.NewConnector("postgres://app@db.internal/app")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	l, err := listen.FromConnector(c, listen.WithBufferSize(4096),
+		listen.WithStateHook(func(s listen.State) {
+			if !s.Connected {
+				log.Printf("listener down (%v), dial %d in %v", s.Err, s.Attempt, s.Delay)
+			}
+		}))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer l.Close(ctx)
-	type job struct{ ID int }
-	_, err = listen.SubscribeFunc(ctx, l, "jobs", func(ctx context.Context, ev listen.Event) error {
-		if ev.IsGap() {
-			return nil // reload state here
-		}
-		j, err := listen.DecodeJSON[job](ev)
-		if err != nil {
-			return err
-		}
-		fmt.Println("job", j.ID)
-		return nil
-	})
+	sub, err := l.Subscribe(ctx, "jobs")
 	if err != nil {
 		log.Fatal(err)
 	}
+	type job struct{ ID int }
+	go func() {
+		for ev := range sub.C() { // closed by Unsubscribe or Close
+			if ev.IsGap() {
+				continue // reload state here
+			}
+			j, err := listen.DecodeJSON[job](ev)
+			if err != nil {
+				log.Print(err)
+				continue
+			}
+			fmt.Println("job", j.ID)
+		}
+	}()
+}
+
+// Validate checks a channel name and a payload the way Notify and Subscribe do, before
+// anything reaches the server.
+func ExampleValidate() {
+	for _, c := range []struct{ channel, payload string }{
+		{"Orders", "42"},
+		{"orders.v2 \"eu\"", ""},
+		{"", "42"},
+		{"a_channel_name_of_sixty_four_bytes_is_one_byte_longer_than_63_by", ""},
+		{"orders", string(make([]byte, 8000))},
+	} {
+		fmt.Println(listen.Validate(c.channel, c.payload))
+	}
+	// Output:
+	// <nil>
+	// <nil>
+	// listen: channel name is empty
+	// listen: channel name is 64 bytes long, at most 63
+	// listen: payload is 8000 bytes long, at most 7999
+}
+
+// DecodeJSON decodes a notification's payload; a gap has none.
+func ExampleDecodeJSON() {
+	type job struct {
+		ID int `json:"id"`
+	}
+	j, err := listen.DecodeJSON[job](listen.Event{Channel: "jobs", Payload: `{"id":42}`})
+	fmt.Println(j.ID, err)
+	_, err = listen.DecodeJSON[job](listen.Event{Channel: "jobs", Gap: &listen.Gap{Reason: listen.GapReconnect}})
+	fmt.Println(err)
+	// Output:
+	// 42 <nil>
+	// listen: DecodeJSON of a reconnect gap on "jobs", not a notification
 }

@@ -3,6 +3,7 @@ package listen_test
 import (
 	"context"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,19 +25,32 @@ func stateWatcher() (listen.Option, <-chan listen.State) {
 	}), ch
 }
 
-func awaitState(t *testing.T, ch <-chan listen.State, kind listen.StateKind) listen.State {
+// awaitState waits for a state change that satisfies cond (what names).
+func awaitState(t testing.TB, ch <-chan listen.State, what string, cond func(listen.State) bool) listen.State {
 	t.Helper()
 	timeout := time.After(waitLong)
 	for {
 		select {
 		case s := <-ch:
-			if s.Kind == kind {
+			if cond(s) {
 				return s
 			}
 		case <-timeout:
-			t.Fatalf("no %v state within %v", kind, waitLong)
+			t.Fatalf("no %s state within %v", what, waitLong)
 		}
 	}
+}
+
+// awaitConnected waits for a connection that came up with every channel LISTENed.
+func awaitConnected(t testing.TB, ch <-chan listen.State) listen.State {
+	t.Helper()
+	return awaitState(t, ch, "connected", func(s listen.State) bool { return s.Connected })
+}
+
+// awaitBackoff waits for a failed dial: the listener waits before the next one.
+func awaitBackoff(t testing.TB, ch <-chan listen.State) listen.State {
+	t.Helper()
+	return awaitState(t, ch, "backoff", func(s listen.State) bool { return !s.Connected && s.Delay > 0 })
 }
 
 func TestGapAfterReconnect(t *testing.T) {
@@ -62,7 +76,7 @@ func TestGapAfterReconnect(t *testing.T) {
 			}
 			down := time.Now()
 			for time.Since(down) < 10*time.Second {
-				awaitState(t, states, listen.StateBackoff)
+				awaitBackoff(t, states)
 			}
 			if err := node.Start(context.Background()); err != nil {
 				t.Fatal(err)
@@ -78,7 +92,7 @@ func TestGapAfterReconnect(t *testing.T) {
 			for _, s := range subs {
 				expectGap(t, s, listen.GapInitial)
 			}
-			awaitState(t, states, listen.StateConnected)
+			awaitConnected(t, states)
 			pid := l.Stats().BackendPID
 			start := time.Now()
 			tt.fault(t, node, states)
@@ -113,7 +127,7 @@ func TestCloseIsBounded(t *testing.T) {
 	}{
 		{"during backoff", func(t *testing.T, p *faultproxy.Proxy) func(<-chan listen.State) {
 			p.SetMode(faultproxy.Refuse)
-			return func(states <-chan listen.State) { awaitState(t, states, listen.StateBackoff) }
+			return func(states <-chan listen.State) { awaitBackoff(t, states) }
 		}},
 		{"during black-holed dial", func(t *testing.T, p *faultproxy.Proxy) func(<-chan listen.State) {
 			p.SetMode(faultproxy.Blackhole)
@@ -208,16 +222,26 @@ func TestHalfOpenDetectedByPing(t *testing.T) {
 func TestSlowSubscriberDoesNotStallOthers(t *testing.T) {
 	node := shared(t)
 	db := openDB(t, node.DSN())
-	l := newListener(t, node.DSN())
-	const total, slowBuf = 10000, 100
-	slow := subscribe(t, l, "flood", listen.Buffer(slowBuf))
-	fast := subscribe(t, l, "flood", listen.Buffer(total))
+	const buf = 5000
+	l := newListener(t, node.DSN(), listen.WithBufferSize(buf))
+	slow := subscribe(t, l, "flood")
+	fast := subscribe(t, l, "flood")
 	expectGap(t, slow, listen.GapInitial)
 	expectGap(t, fast, listen.GapInitial)
-	if _, err := db.Exec("SELECT pg_notify('flood', g::text) FROM generate_series(1, $1) g", total); err != nil {
-		t.Fatal(err)
+	send := func(from, to int) {
+		t.Helper()
+		if _, err := db.Exec("SELECT pg_notify('flood', g::text) FROM generate_series($1::int, $2::int) g", from, to); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for i := 1; i <= total; i++ {
+	// Each burst fits in a buffer, so fast keeps everything however late it reads; the
+	// second burst finds slow's buffer full.
+	send(1, buf)
+	for i := 1; i <= buf; i++ {
+		expectPayload(t, fast, itoa(i))
+	}
+	send(buf+1, 2*buf)
+	for i := buf + 1; i <= 2*buf; i++ {
 		expectPayload(t, fast, itoa(i))
 	}
 	// Subscribe (a LISTEN through the reader) stays fast while slow is stalled.
@@ -231,9 +255,10 @@ func TestSlowSubscriberDoesNotStallOthers(t *testing.T) {
 	if st.Dropped == 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	// The stalled subscriber resumes: it gets an overflow gap and what it kept.
+	// The stalled subscriber resumes: it gets what it kept, in order, and one overflow gap.
 	got, gaps, dropped := 0, 0, 0
-	for got+dropped < total {
+	last := 0
+	for got+dropped < 2*buf {
 		ev := next(t, slow)
 		if ev.IsGap() {
 			t.Logf("gap after %d notifications: %+v", got, ev.Gap)
@@ -244,9 +269,14 @@ func TestSlowSubscriberDoesNotStallOthers(t *testing.T) {
 			}
 			continue
 		}
+		n, _ := strconv.Atoi(ev.Payload)
+		if n <= last {
+			t.Fatalf("notification %d after %d", n, last)
+		}
+		last = n
 		got++
 	}
-	if gaps != 1 || got > slowBuf+1 || uint64(dropped) != st.Dropped {
+	if gaps != 1 || got < buf || got > buf+1 || uint64(dropped) != st.Dropped {
 		t.Fatalf("gaps %d, got %d, dropped %d, stats %+v", gaps, got, dropped, st)
 	}
 }

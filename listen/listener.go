@@ -13,48 +13,71 @@ import (
 	"github.com/pgprovider/pgprovider"
 )
 
-// Listener receives notifications on one dedicated connection, with one reader goroutine
-// that reconnects forever. Create it with [New] or [FromConnector]; it is safe for
-// concurrent use.
+// Listener receives notifications on one dedicated connection, read by one goroutine that
+// reconnects forever. Create it with [New] or [FromConnector]; it is safe for concurrent use.
 type Listener struct {
 	cfg    config
 	base   *pgx.ConnConfig
 	before func(context.Context, *pgx.ConnConfig) error
 
-	runCtx context.Context
-	stop   context.CancelFunc
-	done   chan struct{} // closed when the reader goroutine exits
-	wg     sync.WaitGroup
-	closed chan struct{} // closed when Close finished everything
+	runCtx    context.Context // cancelled by Close: ends the reader and every connection
+	stop      context.CancelFunc
+	done      chan struct{}  // closed when the reader goroutine exits
+	wg        sync.WaitGroup // the subscriptions' delivery goroutines
+	closed    chan struct{}  // closed when Close finished everything
+	closeOnce sync.Once
 
 	mu        sync.Mutex
 	started   bool
 	closing   bool
-	chans     map[string]map[*Subscription]struct{}
-	active    map[string]bool // channels LISTENed on the current connection
-	dirty     bool            // the reader must reconcile chans with active
-	waiting   net.Conn        // the reader's connection while it waits for notifications
-	cur       net.Conn        // the reader's connection while it is up: Close interrupts it
-	waiters   []chan struct{} // Unsubscribe calls waiting for UNLISTEN
+	chans     map[string]*channel // every channel subscribed to or still LISTENed; changed under rmu too
+	queue     []*channel          // channels whose LISTEN state may differ from what they need
+	dirty     bool                // the reader must work through queue
+	waiting   net.Conn            // the reader's connection while it waits for notifications
+	waiters   []chan struct{}     // Unsubscribe calls waiting for UNLISTEN
 	connected bool
 	pid       uint32
 	lastErr   error // why the last dial or connection failed
-	closeOnce sync.Once
+	permErr   error // the last dial failed in a way retrying cannot fix (wrong password, no database)
+	nchans    int   // channels with at least one subscription
+	nsubs     int   // live subscriptions
 
-	// routes is what the reader delivers to: the active subscriptions per channel, rebuilt
-	// under mu on every change, so a notification takes no listener lock.
-	routes atomic.Pointer[map[string]*route]
+	// rmu lets the reader find a channel's subscriptions without l.mu: the reader holds it for
+	// reading while it delivers a notification; the chans map and channel.subs change only
+	// with both l.mu and rmu held.
+	rmu sync.RWMutex
 
 	act   activity // used by the reader goroutine only
 	stats counters
+	wire  bool // read with the own protocol reader (measurement only)
 }
 
 type counters struct {
 	connects, dialErrors, pings, pingFailures, received, delivered, dropped, gaps atomic.Uint64
 }
 
+// channel is the listener's state of one channel name.
+type channel struct {
+	name    string          // shared by every event delivered on it
+	subs    []*Subscription // active subscriptions: the reader delivers to them
+	pending []*Subscription // subscriptions waiting for LISTEN to be acknowledged (l.mu)
+	state   chanState       // l.mu
+	queued  bool            // in l.queue (l.mu)
+}
+
+type chanState uint8
+
+const (
+	chanIdle        chanState = iota // not LISTENed on the current connection
+	chanListening                    // LISTEN sent, not acknowledged yet
+	chanListened                     // LISTEN acknowledged on the current connection
+	chanUnlistening                  // UNLISTEN sent, not acknowledged yet
+)
+
+func (c *channel) wanted() bool { return len(c.subs)+len(c.pending) > 0 }
+
 // Stats is a snapshot of a listener's state and counters, for health checks and metrics
-// adapters (a Prometheus collector reads it on scrape: the counters are monotonic).
+// adapters (the counters are monotonic: a Prometheus collector can read them on scrape).
 type Stats struct {
 	Connected     bool   // a connection is up and every channel is LISTENed on it
 	BackendPID    uint32 // the server process id of the current connection (set before its LISTENs), 0 when down
@@ -67,12 +90,12 @@ type Stats struct {
 	PingFailures  uint64 // idle pings that failed or timed out
 	Received      uint64 // notifications received from the server
 	Delivered     uint64 // events (notifications and gaps) handed to subscribers
-	Dropped       uint64 // notifications dropped by overflow policies
+	Dropped       uint64 // notifications dropped because a subscription's buffer was full
 	Gaps          uint64 // gap events handed to subscribers
 }
 
-// New returns a listener for dsn (any DSN pgx accepts). It does no I/O: the connection is
-// opened by the first Subscribe.
+// New returns a listener for dsn (any DSN pgx accepts: URL or key=value, multi-host, TLS
+// settings). It does no I/O: the connection is opened by the first Subscribe.
 func New(dsn string, opts ...Option) (*Listener, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -92,113 +115,141 @@ func FromConnector(c *pgprovider.Connector, opts ...Option) (*Listener, error) {
 }
 
 func newListener(base *pgx.ConnConfig, before func(context.Context, *pgx.ConnConfig) error, opts []Option) *Listener {
-	l := &Listener{cfg: defaultConfig(), base: base, before: before, act: activity{epoch: time.Now()}, done: make(chan struct{}),
-		closed: make(chan struct{}), chans: map[string]map[*Subscription]struct{}{}, active: map[string]bool{}}
+	l := &Listener{cfg: defaultConfig(), base: base, before: before, act: activity{epoch: time.Now()},
+		done: make(chan struct{}), closed: make(chan struct{}), chans: map[string]*channel{}, wire: useWire()}
 	for _, o := range opts {
 		if o != nil {
 			o(&l.cfg)
 		}
 	}
 	l.runCtx, l.stop = context.WithCancel(context.Background())
-	context.AfterFunc(l.runCtx, func() { // Close interrupts whatever the reader waits for
-		l.mu.Lock()
-		if l.cur != nil {
-			_ = l.cur.SetDeadline(time.Unix(1, 0))
-		}
-		l.mu.Unlock()
-	})
 	return l
 }
 
-// Subscribe subscribes to channel and returns once the server has acknowledged LISTEN (or
-// immediately, when the channel is already LISTENed). The first event is a [GapInitial] gap.
-// While the listener is disconnected, Subscribe waits for the reconnect, bounded by ctx.
-func (l *Listener) Subscribe(ctx context.Context, channel string, opts ...SubOption) (*Subscription, error) {
-	return l.subscribe(ctx, channel, false, opts)
-}
-
-func (l *Listener) subscribe(ctx context.Context, channel string, handler bool, opts []SubOption) (*Subscription, error) {
-	if err := ValidateChannel(channel); err != nil {
+// Subscribe subscribes to channel and returns once the server has acknowledged LISTEN, or at
+// once when the channel is LISTENed already. The first event is a [GapInitial] gap. While the
+// listener is disconnected, Subscribe waits for the reconnect, bounded by ctx; when the last
+// dial failed in a way retrying cannot fix (a wrong password, a database that does not exist)
+// it returns that error instead (the listener keeps dialing for the other subscriptions).
+// The name is used as is: case-sensitive, never folded or truncated (see [Validate]).
+func (l *Listener) Subscribe(ctx context.Context, channel string) (*Subscription, error) {
+	if err := Validate(channel, ""); err != nil {
 		return nil, err
 	}
-	sc := subConfig{bufferSize: l.cfg.bufferSize, overflow: l.cfg.overflow}
-	for _, o := range opts {
-		if o != nil {
-			o(&sc)
-		}
-	}
-	s := newSubscription(l, channel, sc)
 	l.mu.Lock()
 	if l.closing {
 		l.mu.Unlock()
 		return nil, ErrListenerClosed
 	}
+	if l.permErr != nil && !l.connected {
+		err := l.permErr
+		l.mu.Unlock()
+		return nil, err
+	}
 	if !l.started {
 		l.started = true
 		go l.run()
 	}
-	subs := l.chans[channel]
-	if subs == nil {
-		subs = map[*Subscription]struct{}{}
-		l.chans[channel] = subs
+	ch := l.chans[channel]
+	if ch == nil {
+		ch = newChannel(channel)
+		l.rmu.Lock()
+		l.chans[channel] = ch
+		l.rmu.Unlock()
 	}
-	subs[s] = struct{}{}
-	l.wg.Add(1)
-	if handler {
-		l.wg.Add(1)
+	if !ch.wanted() {
+		l.nchans++
 	}
-	go s.run(handler)
-	if l.active[channel] {
-		s.activateLocked()
-		l.rebuildRoutesLocked()
-	} else {
-		l.wakeLocked()
+	l.nsubs++
+	s := newSubscription(l, ch)
+	if ch.state == chanListened {
+		l.activateLocked(ch, s)
+		l.mu.Unlock()
+		return s, nil
 	}
+	ready := make(chan struct{})
+	s.ready = ready
+	ch.pending = append(ch.pending, s)
+	if ch.state == chanIdle {
+		l.queueLocked(ch)
+	} // listening: activated with the others on the ack; unlistening: the ack queues it again
 	l.mu.Unlock()
 
 	select {
-	case <-s.ready:
-		return s, nil
-	case <-s.ctx.Done():
+	case <-ready:
 	case <-ctx.Done():
 	}
-	select {
-	case <-s.ready:
-		return s, nil
-	default:
-	}
 	l.mu.Lock()
-	err := s.err
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
-		if !l.connected && l.lastErr != nil {
-			err = fmt.Errorf("%w (listener not connected: %w)", err, l.lastErr)
-		}
+	defer l.mu.Unlock()
+	switch {
+	case s.status == subActive:
+		return s, nil
+	case s.err != nil: // refused by the server, a permanent dial error, or Close
+		return nil, s.err
+	case s.status == subRemoved: // activated, then ended by Close
+		return nil, ErrListenerClosed
 	}
-	l.mu.Unlock()
-	if err == nil {
-		err = ErrListenerClosed
+	err := ctx.Err() // still pending
+	if !l.connected && l.lastErr != nil {
+		err = fmt.Errorf("%w (listener not connected: %w)", err, l.lastErr)
 	}
-	_ = l.unsubscribe(context.Background(), s)
-	if handler {
-		l.wg.Done() // the handler goroutine will not start
-		close(s.exited)
-	}
+	l.removeLocked(s)
 	return nil, err
 }
 
-// wakeLocked asks the reader to reconcile the LISTENed channels. l.mu is held.
-func (l *Listener) wakeLocked() {
+func newChannel(name string) *channel { return &channel{name: name} }
+
+// activateLocked makes s a live subscription of ch with a pending initial gap, and wakes its
+// Subscribe. The gap is pending before the reader can deliver anything to s. l.mu is held.
+func (l *Listener) activateLocked(ch *channel, s *Subscription) {
+	s.status = subActive
+	s.setGap(GapInitial, nil, time.Now())
+	l.rmu.Lock()
+	s.idx = len(ch.subs)
+	ch.subs = append(ch.subs, s)
+	l.rmu.Unlock()
+	if s.ready != nil {
+		close(s.ready)
+		s.ready = nil
+	}
+}
+
+// refuseLocked ends the pending subscription s with err, which its Subscribe returns. l.mu
+// is held; the caller removes s from its channel's pending list.
+func (l *Listener) refuseLocked(s *Subscription, err error) {
+	s.status = subRemoved
+	s.err = err
+	s.end()
+	l.nsubs--
+	if s.ready != nil {
+		close(s.ready)
+		s.ready = nil
+	}
+}
+
+// queueLocked asks the reader to bring ch's LISTEN state in line with its subscriptions.
+// l.mu is held.
+func (l *Listener) queueLocked(ch *channel) {
+	if !ch.queued {
+		ch.queued = true
+		l.queue = append(l.queue, ch)
+	}
 	l.dirty = true
 	l.interruptLocked()
 }
 
+// deleteChanLocked forgets ch. l.mu is held.
+func (l *Listener) deleteChanLocked(ch *channel) {
+	if l.chans[ch.name] != ch {
+		return
+	}
+	l.rmu.Lock()
+	delete(l.chans, ch.name)
+	l.rmu.Unlock()
+}
+
 func (l *Listener) unsubscribe(ctx context.Context, s *Subscription) error {
 	l.mu.Lock()
-	if s.removed {
-		l.mu.Unlock()
-		return nil
-	}
 	w := l.removeLocked(s)
 	l.mu.Unlock()
 	if w == nil {
@@ -212,44 +263,78 @@ func (l *Listener) unsubscribe(ctx context.Context, s *Subscription) error {
 	}
 }
 
-// removeLocked ends s and, when it was its channel's last subscription on a LISTENed
-// channel, returns a channel closed once UNLISTEN is done. l.mu is held.
+// removeLocked ends s. When s was the last subscription of a LISTENed channel, it queues the
+// UNLISTEN and returns a channel closed once the UNLISTEN is done (or the connection lost).
+// l.mu is held.
 func (l *Listener) removeLocked(s *Subscription) chan struct{} {
-	s.removed = true
-	s.cancel()
-	subs := l.chans[s.channel]
-	delete(subs, s)
-	if s.active {
-		l.rebuildRoutesLocked()
+	ch := s.ch
+	switch s.status {
+	case subRemoved:
+		return nil
+	case subActive:
+		l.rmu.Lock()
+		last := len(ch.subs) - 1
+		moved := ch.subs[last]
+		ch.subs[s.idx], moved.idx = moved, s.idx
+		ch.subs[last] = nil
+		ch.subs = ch.subs[:last]
+		l.rmu.Unlock()
+	case subPending:
+		for i, p := range ch.pending {
+			if p == s {
+				ch.pending = append(ch.pending[:i], ch.pending[i+1:]...)
+				break
+			}
+		}
 	}
-	if len(subs) > 0 {
+	s.status = subRemoved
+	s.end()
+	l.nsubs--
+	if ch.wanted() {
 		return nil
 	}
-	delete(l.chans, s.channel)
-	if !l.active[s.channel] || l.closing {
-		return nil
+	l.nchans--
+	switch ch.state {
+	case chanListened:
+		if l.closing {
+			return nil
+		}
+		l.queueLocked(ch)
+		w := make(chan struct{})
+		l.waiters = append(l.waiters, w)
+		return w
+	case chanIdle:
+		if !ch.queued {
+			l.deleteChanLocked(ch)
+		}
 	}
-	w := make(chan struct{})
-	l.waiters = append(l.waiters, w)
-	l.wakeLocked()
-	return w
+	// Listening or unlistening: the reader looks at the channel again when the round trip ends.
+	return nil
 }
 
-// Close ends every subscription, interrupts a dial, a backoff or a wait, closes the
-// connection and waits for every goroutine the listener started, bounded by ctx. It is
-// idempotent; a later call waits again.
+// Close ends every subscription (closing its C), interrupts a dial, a backoff or a wait,
+// closes the connection and waits for every goroutine the listener started, bounded by ctx.
+// A Subscribe waiting meanwhile returns [ErrListenerClosed]. Close is idempotent; a later call
+// waits again.
 func (l *Listener) Close(ctx context.Context) error {
 	l.closeOnce.Do(func() {
 		l.mu.Lock()
 		l.closing = true
-		for _, subs := range l.chans {
-			for s := range subs {
-				s.removed = true
-				s.cancel()
+		l.rmu.Lock()
+		for _, ch := range l.chans {
+			for _, s := range ch.subs {
+				s.status = subRemoved
+				s.end()
 			}
+			for _, s := range ch.pending {
+				l.refuseLocked(s, ErrListenerClosed)
+			}
+			ch.subs, ch.pending = nil, nil
 		}
-		l.chans = map[string]map[*Subscription]struct{}{}
-		l.rebuildRoutesLocked()
+		l.chans = map[string]*channel{}
+		l.rmu.Unlock()
+		l.queue = nil
+		l.nchans, l.nsubs = 0, 0
 		l.releaseWaitersLocked()
 		started := l.started
 		l.mu.Unlock()
@@ -280,10 +365,7 @@ func (l *Listener) releaseWaitersLocked() {
 // Stats returns a snapshot of the listener's state and counters.
 func (l *Listener) Stats() Stats {
 	l.mu.Lock()
-	st := Stats{Connected: l.connected, BackendPID: l.pid, Channels: len(l.chans)}
-	for _, subs := range l.chans {
-		st.Subscriptions += len(subs)
-	}
+	st := Stats{Connected: l.connected, BackendPID: l.pid, Channels: l.nchans, Subscriptions: l.nsubs}
 	l.mu.Unlock()
 	st.Connects = l.stats.connects.Load()
 	if st.Connects > 0 {
@@ -302,53 +384,5 @@ func (l *Listener) Stats() Stats {
 func (l *Listener) state(s State) {
 	if l.cfg.stateHook != nil {
 		l.cfg.stateHook(s)
-	}
-}
-
-// route is where the reader delivers a channel's notifications.
-type route struct {
-	channel string // the name, shared by every notification (no allocation per message)
-	subs    []*Subscription
-}
-
-// rebuildRoutesLocked publishes the active subscriptions per channel for the reader. l.mu
-// is held.
-func (l *Listener) rebuildRoutesLocked() {
-	r := make(map[string]*route, len(l.chans))
-	for name, subs := range l.chans {
-		var list []*Subscription
-		for s := range subs {
-			if s.active && !s.removed {
-				list = append(list, s)
-			}
-		}
-		if len(list) > 0 {
-			r[name] = &route{channel: name, subs: list}
-		}
-	}
-	l.routes.Store(&r)
-}
-
-// deliver hands a NotificationResponse body to the channel's subscriptions. It runs on the
-// reader goroutine, never blocks and takes no listener lock.
-func (l *Listener) deliver(body []byte) {
-	l.stats.received.Add(1) // also the reader's activity signal: no clock read per message
-	pid, channel, payload, ok := parseNotification(body)
-	if !ok {
-		return
-	}
-	r := l.routes.Load()
-	if r == nil {
-		return
-	}
-	rt := (*r)[string(channel)] // no allocation for the lookup
-	if rt == nil {
-		return
-	}
-	msg := Notification{Channel: rt.channel, Payload: string(payload), PID: pid}
-	for _, s := range rt.subs {
-		if s.push(msg) {
-			l.stats.dropped.Add(1)
-		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,8 +23,8 @@ func TestRoundTrip(t *testing.T) {
 		expectGap(t, s, listen.GapInitial)
 	}
 	notify(t, db, "rt", "one")
-	expectPayload(t, a, "one")
-	expectPayload(t, b, "one")
+	expectEvent(t, a, "rt", "one")
+	expectEvent(t, b, "rt", "one")
 
 	// UNLISTEN only when the last subscription goes: b still receives after a left.
 	ctx := context.Background()
@@ -55,7 +54,7 @@ func TestRoundTrip(t *testing.T) {
 	notify(t, db, "rt", "three")
 	expectPayload(t, c, "three")
 	notify(t, db, "rt_other", "x")
-	expectPayload(t, other, "x")
+	expectEvent(t, other, "rt_other", "x")
 
 	st := l.Stats()
 	if st.Connects != 1 || st.Received < 4 || st.Gaps != 4 || st.Dropped != 0 {
@@ -63,63 +62,29 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestJSONAndSubscribeFunc(t *testing.T) {
+func TestJSON(t *testing.T) {
 	node := shared(t)
 	db := openDB(t, node.DSN())
 	type msg struct {
 		ID   int    `json:"id"`
 		Name string `json:"name"`
 	}
-	errs := make(chan error, 4)
-	l := newListener(t, node.DSN(), listen.WithErrorHandler(func(ch string, err error) { errs <- err }))
-	got := make(chan msg, 4)
-	sub, err := listen.SubscribeFunc(context.Background(), l, "json", func(ctx context.Context, ev listen.Event) error {
-		if ev.IsGap() {
-			_, err := listen.DecodeJSON[msg](ev)
-			return err
-		}
-		m, err := listen.DecodeJSON[msg](ev)
-		if err != nil {
-			return err
-		}
-		if m.Name == "boom" {
-			panic("boom")
-		}
-		got <- m
-		return nil
-	})
-	if err != nil {
+	l := newListener(t, node.DSN())
+	s := subscribe(t, l, "json")
+	ev := next(t, s)
+	if _, err := listen.DecodeJSON[msg](ev); !errors.Is(err, listen.ErrInvalid) || !ev.IsGap() {
+		t.Fatalf("DecodeJSON of the initial gap: %v", err)
+	}
+	if err := listen.NotifyJSON(context.Background(), db, "json", msg{2, "ok"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-errs; !errors.Is(err, listen.ErrNotNotification) {
-		t.Fatalf("gap decode: %v", err)
+	if m, err := listen.DecodeJSON[msg](next(t, s)); err != nil || m != (msg{2, "ok"}) {
+		t.Fatalf("got %+v, %v", m, err)
 	}
-	for _, m := range []msg{{1, "boom"}, {2, "ok"}} {
-		if err := listen.NotifyJSON(context.Background(), db, "json", m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var pe *listen.PanicError
-	if err := <-errs; !errors.As(err, &pe) || pe.Value != "boom" {
-		t.Fatalf("panic not recovered: %v", err)
-	}
-	if m := <-got; m != (msg{2, "ok"}) {
-		t.Fatalf("got %+v", m)
-	}
-	if err := listen.Notify(context.Background(), db, "json", "{bad"); err != nil {
-		t.Fatal(err)
-	}
+	notify(t, db, "json", "{bad")
 	var se *json.SyntaxError
-	if err := <-errs; !errors.As(err, &se) {
+	if _, err := listen.DecodeJSON[msg](next(t, s)); !errors.As(err, &se) {
 		t.Fatalf("decode error: %v", err)
-	}
-	if err := sub.Unsubscribe(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-sub.Done():
-	case <-time.After(waitLong):
-		t.Fatal("handler goroutine did not exit")
 	}
 }
 
@@ -130,31 +95,35 @@ func TestLimits(t *testing.T) {
 	ctx := context.Background()
 
 	tests := []struct {
-		name    string
-		channel string
-		payload string
-		want    error
+		name       string
+		channel    string
+		payload    string
+		badChannel bool // Validate, Notify and Subscribe refuse the channel
+		badPayload bool // Validate and Notify refuse the payload
 	}{
-		{"7999 bytes", "lim", strings.Repeat("x", 7999), nil},
-		{"8000 bytes", "lim", strings.Repeat("x", 8000), listen.ErrPayloadTooLarge},
-		{"2666 euro signs, 7998 bytes", "lim", strings.Repeat("€", 2666), nil},
-		{"2667 euro signs, 8001 bytes", "lim", strings.Repeat("€", 2667), listen.ErrPayloadTooLarge},
-		{"63-byte channel", strings.Repeat("c", 63), "p", nil},
-		{"64-byte channel", strings.Repeat("c", 64), "p", listen.ErrInvalidChannel},
-		{"empty channel", "", "p", listen.ErrInvalidChannel},
-		{"NUL in channel", "a\x00b", "p", listen.ErrInvalidChannel},
-		{"quotes, spaces, dots", `we"ird.ch an`, "p", nil},
-		{"mixed case", "MiXeD", "p", nil},
+		{name: "7999 bytes", channel: "lim", payload: strings.Repeat("x", 7999)},
+		{name: "8000 bytes", channel: "lim", payload: strings.Repeat("x", 8000), badPayload: true},
+		{name: "2666 euro signs, 7998 bytes", channel: "lim", payload: strings.Repeat("€", 2666)},
+		{name: "2667 euro signs, 8001 bytes", channel: "lim", payload: strings.Repeat("€", 2667), badPayload: true},
+		{name: "63-byte channel", channel: strings.Repeat("c", 63), payload: "p"},
+		{name: "64-byte channel", channel: strings.Repeat("c", 64), payload: "p", badChannel: true},
+		{name: "empty channel", channel: "", payload: "p", badChannel: true},
+		{name: "NUL in channel", channel: "a\x00b", payload: "p", badChannel: true},
+		{name: "quotes, spaces, dots", channel: `we"ird.ch an`, payload: "p"},
+		{name: "mixed case", channel: "MiXeD", payload: "p"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := listen.Notify(ctx, db, tt.channel, tt.payload)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("Notify: %v, want %v", err, tt.want)
+			bad := tt.badChannel || tt.badPayload
+			if err := listen.Validate(tt.channel, tt.payload); bad != errors.Is(err, listen.ErrInvalid) || bad != (err != nil) {
+				t.Fatalf("Validate: %v", err)
+			}
+			if err := listen.Notify(ctx, db, tt.channel, tt.payload); bad != errors.Is(err, listen.ErrInvalid) || bad != (err != nil) {
+				t.Fatalf("Notify: %v", err)
 			}
 			s, err := l.Subscribe(ctx, tt.channel)
-			if errors.Is(tt.want, listen.ErrInvalidChannel) {
-				if !errors.Is(err, listen.ErrInvalidChannel) {
+			if tt.badChannel {
+				if !errors.Is(err, listen.ErrInvalid) {
 					t.Fatalf("Subscribe: %v", err)
 				}
 				return
@@ -164,11 +133,11 @@ func TestLimits(t *testing.T) {
 			}
 			defer s.Unsubscribe(ctx)
 			expectGap(t, s, listen.GapInitial)
-			if tt.want != nil {
+			if bad {
 				return
 			}
 			notify(t, db, tt.channel, tt.payload)
-			expectPayload(t, s, tt.payload)
+			expectEvent(t, s, tt.channel, tt.payload)
 		})
 	}
 
@@ -249,8 +218,11 @@ func TestBackoffSchedule(t *testing.T) {
 		{"first, no jitter", []listen.Option{listen.WithBackoff(100*time.Millisecond, time.Second), listen.WithJitter(0)}, 1, 100 * time.Millisecond, 100 * time.Millisecond},
 		{"grows", []listen.Option{listen.WithBackoff(100*time.Millisecond, time.Second), listen.WithJitter(0)}, 3, 400 * time.Millisecond, 400 * time.Millisecond},
 		{"capped", []listen.Option{listen.WithBackoff(100*time.Millisecond, time.Second), listen.WithJitter(0)}, 30, time.Second, time.Second},
-		{"default jitter", []listen.Option{listen.WithBackoff(100*time.Millisecond, time.Second)}, 2, 100 * time.Millisecond, 200 * time.Millisecond},
-		{"full jitter", []listen.Option{listen.WithBackoff(100*time.Millisecond, time.Second), listen.WithJitter(1)}, 30, 0, time.Second},
+		// Jitter f randomizes a delay d to [d×(1−f), d×(1+f)], as in package retry.
+		{"default jitter 0.5", []listen.Option{listen.WithBackoff(100*time.Millisecond, time.Second)}, 2, 100 * time.Millisecond, 300 * time.Millisecond},
+		{"jitter 0.1", []listen.Option{listen.WithBackoff(100*time.Millisecond, time.Second), listen.WithJitter(0.1)}, 1, 90 * time.Millisecond, 110 * time.Millisecond},
+		{"full jitter, capped before", []listen.Option{listen.WithBackoff(100*time.Millisecond, time.Second), listen.WithJitter(1)}, 30, 0, 2 * time.Second},
+		{"jitter clamped to 1", []listen.Option{listen.WithBackoff(100*time.Millisecond, time.Second), listen.WithJitter(7)}, 1, 0, 200 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,38 +236,28 @@ func TestBackoffSchedule(t *testing.T) {
 	}
 }
 
-// TestSubscribeFuncStopsAfterUnsubscribe: events still queued when the subscription ends are
-// not handed to the handler.
-func TestSubscribeFuncStopsAfterUnsubscribe(t *testing.T) {
+// TestUnsubscribeWhileDelivering: a subscription whose delivery goroutine waits for room in
+// C ends at once; C holds what was in it, then is closed (goleak checks the goroutine exited).
+func TestUnsubscribeWhileDelivering(t *testing.T) {
 	node := shared(t)
 	db := openDB(t, node.DSN())
-	l := newListener(t, node.DSN())
-	var calls atomic.Int32
-	first, release := make(chan struct{}), make(chan struct{})
-	sub, err := listen.SubscribeFunc(context.Background(), l, "stopfn", func(ctx context.Context, ev listen.Event) error {
-		if ev.IsGap() {
-			return nil
-		}
-		if calls.Add(1) == 1 {
-			close(first)
-			<-release // hold the handler while more notifications queue up
-		}
-		return nil
-	})
-	if err != nil {
+	l := newListener(t, node.DSN(), listen.WithBufferSize(32)) // C holds 2, the queue 30
+	s := subscribe(t, l, "unsub")
+	if _, err := db.Exec("SELECT pg_notify('unsub', g::text) FROM generate_series(1, 10) g"); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 5 {
-		notify(t, db, "stopfn", itoa(i))
-	}
-	<-first
-	waitFor(t, func() bool { return l.Stats().Received == 5 })
-	if err := sub.Unsubscribe(context.Background()); err != nil {
+	waitFor(t, func() bool { return l.Stats().Received == 10 })
+	if err := s.Unsubscribe(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
-	<-sub.Done()
-	if n := calls.Load(); n != 1 {
-		t.Fatalf("handler called for %d notifications, want 1 (the rest came after Unsubscribe)", n)
+	n := 0
+	for range s.C() {
+		n++
+	}
+	if n > 2 {
+		t.Fatalf("%d events after Unsubscribe, want at most C's 2", n)
+	}
+	if st := l.Stats(); st.Subscriptions != 0 || st.Channels != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

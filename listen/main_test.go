@@ -57,11 +57,11 @@ func openDB(t testing.TB, dsn string) *sql.DB {
 	return db
 }
 
-func subscribe(t testing.TB, l *listen.Listener, ch string, opts ...listen.SubOption) *listen.Subscription {
+func subscribe(t testing.TB, l *listen.Listener, ch string) *listen.Subscription {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	s, err := l.Subscribe(ctx, ch, opts...)
+	s, err := l.Subscribe(ctx, ch)
 	if err != nil {
 		t.Fatalf("Subscribe(%q): %v", ch, err)
 	}
@@ -73,11 +73,11 @@ func next(t testing.TB, s *listen.Subscription) listen.Event {
 	select {
 	case ev, ok := <-s.C():
 		if !ok {
-			t.Fatalf("%s: subscription closed", s.Channel())
+			t.Fatal("subscription closed")
 		}
 		return ev
 	case <-time.After(waitLong):
-		t.Fatalf("%s: no event within %v", s.Channel(), waitLong)
+		t.Fatalf("no event within %v", waitLong)
 	}
 	return listen.Event{}
 }
@@ -86,7 +86,7 @@ func expectGap(t testing.TB, s *listen.Subscription, reason listen.GapReason) *l
 	t.Helper()
 	ev := next(t, s)
 	if !ev.IsGap() || ev.Gap.Reason != reason {
-		t.Fatalf("%s: got %+v, want gap %v", s.Channel(), ev, reason)
+		t.Fatalf("%s: got %+v, want gap %v", ev.Channel, ev, reason)
 	}
 	return ev.Gap
 }
@@ -94,11 +94,17 @@ func expectGap(t testing.TB, s *listen.Subscription, reason listen.GapReason) *l
 func expectPayload(t testing.TB, s *listen.Subscription, payload string) {
 	t.Helper()
 	ev := next(t, s)
-	if ev.Kind != listen.EventNotification || ev.Notification.Payload != payload {
-		t.Fatalf("%s: got %+v, want notification %q", s.Channel(), ev, payload)
+	if ev.IsGap() || ev.Payload != payload {
+		t.Fatalf("%s: got %+v, want notification %q", ev.Channel, ev, payload)
 	}
-	if ev.Notification.Channel != s.Channel() {
-		t.Fatalf("channel %q, want %q", ev.Notification.Channel, s.Channel())
+}
+
+// expectEvent checks that the next event of s is a notification of payload on channel.
+func expectEvent(t testing.TB, s *listen.Subscription, channel, payload string) {
+	t.Helper()
+	ev := next(t, s)
+	if ev.IsGap() || ev.Payload != payload || ev.Channel != channel || ev.PID == 0 {
+		t.Fatalf("got %+v, want notification %q on %q", ev, payload, channel)
 	}
 }
 

@@ -19,23 +19,20 @@ type Execer interface {
 // Notify sends payload on channel with SELECT pg_notify($1, $2). Inside a *sql.Tx the
 // notification is delivered at commit, and never on rollback; the same channel and payload
 // sent twice in one transaction arrive once. channel is used as is: case-sensitive, never
-// folded or truncated. It returns [ErrInvalidChannel] or [ErrPayloadTooLarge] before
-// contacting the server.
+// folded or truncated. An argument [Validate] refuses, or a payload the server finds too long,
+// returns an error matching [ErrInvalid] (the former before contacting the server).
 //
 // NOTIFY is a wake-up signal, not a data bus: every commit carrying a NOTIFY takes a
 // cluster-wide lock, and a full notification queue makes such commits fail. Send an id and
 // let listeners read the data.
 func Notify(ctx context.Context, ex Execer, channel, payload string) error {
-	if err := ValidateChannel(channel); err != nil {
-		return err
-	}
-	if err := ValidatePayload(payload); err != nil {
+	if err := Validate(channel, payload); err != nil {
 		return err
 	}
 	_, err := ex.ExecContext(ctx, "SELECT pg_notify($1, $2)", channel, payload)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && strings.Contains(pgErr.Message, "payload string too long") {
-		return fmt.Errorf("%w: %w", ErrPayloadTooLarge, err)
+		return fmt.Errorf("%w: %w", invalidError("payload too long for the server"), err)
 	}
 	return err
 }
@@ -49,13 +46,13 @@ func NotifyJSON[T any](ctx context.Context, ex Execer, channel string, v T) erro
 	return Notify(ctx, ex, channel, string(b))
 }
 
-// DecodeJSON decodes the JSON payload of a notification event. A gap returns
-// [ErrNotNotification].
+// DecodeJSON decodes the JSON payload of a notification event into a T. A gap has no
+// payload: it returns an error matching [ErrInvalid].
 func DecodeJSON[T any](e Event) (T, error) {
 	var v T
-	if e.Kind != EventNotification {
-		return v, ErrNotNotification
+	if e.IsGap() {
+		return v, invalidf("DecodeJSON of a %v gap on %q, not a notification", e.Gap.Reason, e.Channel)
 	}
-	err := json.Unmarshal([]byte(e.Notification.Payload), &v)
+	err := json.Unmarshal([]byte(e.Payload), &v)
 	return v, err
 }

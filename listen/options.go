@@ -10,53 +10,15 @@ import (
 // Option configures a [Listener].
 type Option func(*config)
 
-// SubOption configures one [Subscription].
-type SubOption func(*subConfig)
-
-// OverflowPolicy says what a subscription does with a notification that does not fit in its
-// buffer. Every drop sets the subscription's pending gap ([GapOverflow]), so it is never silent.
-type OverflowPolicy uint8
-
-const (
-	// DropNewest keeps the buffered notifications and drops the incoming one (the default).
-	DropNewest OverflowPolicy = iota
-	// DropOldest drops the oldest buffered notification to make room for the incoming one.
-	// Its [Subscription.C] is unbuffered, so that all of the buffer keeps the newest.
-	DropOldest
-)
-
-// StateKind is the connection state reported to a [WithStateHook] callback.
-type StateKind uint8
-
-const (
-	// StateConnected means a connection was established and every channel is LISTENed on it.
-	StateConnected StateKind = iota + 1
-	// StateDisconnected means the connection was lost (Err says why) or a dial failed.
-	StateDisconnected
-	// StateBackoff means the listener waits Delay before dial attempt Attempt.
-	StateBackoff
-)
-
-// String returns the name of the state.
-func (k StateKind) String() string {
-	switch k {
-	case StateConnected:
-		return "connected"
-	case StateDisconnected:
-		return "disconnected"
-	case StateBackoff:
-		return "backoff"
-	}
-	return "unknown"
-}
-
-// State is a connection state change reported to a [WithStateHook] callback.
+// State is a change of the listener's connection, reported to a [WithStateHook] callback:
+// either the connection is up (Connected) or it is down and the listener is about to dial
+// again (Attempt, after Delay).
 type State struct {
-	Kind       StateKind
-	BackendPID uint32        // StateConnected: the server process id
-	Err        error         // StateDisconnected: why
-	Attempt    int           // StateBackoff: the number of the next dial attempt (1-based)
-	Delay      time.Duration // StateBackoff: how long the listener waits before it
+	Connected  bool          // a connection is up and every channel is LISTENed on it
+	BackendPID uint32        // when Connected: the server process id
+	Err        error         // when not Connected: why the connection was lost or the dial failed
+	Attempt    int           // when not Connected: the number of the next dial attempt, from 1
+	Delay      time.Duration // when not Connected: the wait before that attempt (0 after a lost connection)
 }
 
 type config struct {
@@ -65,15 +27,19 @@ type config struct {
 	jitter       float64
 	pingInterval time.Duration
 	pingTimeout  time.Duration
-	dialTimeout  time.Duration
 	opTimeout    time.Duration
 	bufferSize   int
-	overflow     OverflowPolicy
-	appName      string
 	connCfg      []func(*pgx.ConnConfig)
 	stateHook    func(State)
-	errorHook    func(channel string, err error)
 }
+
+// Defaults that are not options: the bound of a dial when the configuration sets no
+// connect_timeout, and of a LISTEN or UNLISTEN round trip.
+const (
+	defaultDialTimeout = 10 * time.Second
+	defaultOpTimeout   = 10 * time.Second
+	defaultAppName     = "pgprovider-listener"
+)
 
 func defaultConfig() config {
 	return config{
@@ -82,17 +48,15 @@ func defaultConfig() config {
 		jitter:       0.5,
 		pingInterval: 10 * time.Second,
 		pingTimeout:  5 * time.Second,
-		dialTimeout:  10 * time.Second,
-		opTimeout:    10 * time.Second,
+		opTimeout:    defaultOpTimeout,
 		bufferSize:   256,
-		appName:      "pgprovider-listener",
 	}
 }
 
 // WithBackoff sets the reconnect delays (defaults 100 ms and 30 s). After a lost connection
-// the first dial is immediate; each failed dial then waits min, 2*min, 4*min, ... capped at
-// max, with jitter (see [WithJitter]). A successful connection resets the sequence. The
-// listener never gives up.
+// the first dial is immediate; each failed dial then waits min, 2×min, 4×min, ... capped at
+// max, randomized by [WithJitter]. A successful connection resets the sequence. The listener
+// never gives up.
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *config) {
 		if min > 0 {
@@ -104,10 +68,12 @@ func WithBackoff(min, max time.Duration) Option {
 	}
 }
 
-// WithJitter sets the random fraction taken off each backoff delay (default 0.5: a delay d
-// becomes a uniform value in [d/2, d]). 0 disables jitter, 1 is full jitter.
-func WithJitter(fraction float64) Option {
-	return func(c *config) { c.jitter = min(max(fraction, 0), 1) }
+// WithJitter sets the randomization factor of each reconnect delay, with the meaning it has
+// in package retry: a delay d becomes a uniform random duration in [d×(1−f), d×(1+f)]. The
+// default is 0.5; 0 disables jitter; f is clamped to [0, 1]. The cap of [WithBackoff] applies
+// before the randomization, so a delay can reach max×(1+f).
+func WithJitter(f float64) Option {
+	return func(c *config) { c.jitter = min(max(f, 0), 1) }
 }
 
 // WithPing sets how long the connection may stay idle before the listener pings the server
@@ -123,19 +89,11 @@ func WithPing(interval, timeout time.Duration) Option {
 	}
 }
 
-// WithDialTimeout bounds one connection attempt, TLS and authentication included (default 10 s).
-func WithDialTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d > 0 {
-			c.dialTimeout = d
-		}
-	}
-}
-
-// WithBufferSize sets the default per-subscription buffer (default 256 events): at most that
-// many events wait for a subscriber, counting those already in [Subscription.C] (under
-// [DropNewest], C itself buffers up to 1024 of them, so a subscriber that keeps up receives
-// in batches).
+// WithBufferSize sets how many events may wait for each subscriber (default 256), counting
+// those already in [Subscription.C], which itself buffers n/16 of them (at most 1024). When
+// a subscription's buffer is full, the newest notification is dropped and the subscription
+// gets a [GapOverflow] gap, never silently. Size it for your bursts: a transaction that sends
+// 1000 notifications delivers them within microseconds.
 func WithBufferSize(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -144,16 +102,12 @@ func WithBufferSize(n int) Option {
 	}
 }
 
-// WithOverflow sets the default per-subscription [OverflowPolicy] (default [DropNewest]).
-func WithOverflow(p OverflowPolicy) Option { return func(c *config) { c.overflow = p } }
-
-// WithApplicationName sets the application_name of the listener's connection when the DSN
-// does not set one (default "pgprovider-listener"), so it can be found in pg_stat_activity.
-func WithApplicationName(name string) Option { return func(c *config) { c.appName = name } }
-
 // WithConnConfig edits the pgx configuration before every dial, after the connector's
 // before-connect hook: for example to connect directly when the pool goes through PgBouncer
-// in transaction mode.
+// in transaction mode, or to set the application_name (default "pgprovider-listener" when
+// neither the DSN nor f sets one) or ConnectTimeout (default 10 s when the DSN sets no
+// connect_timeout), which bounds each dial, TLS and authentication included. The listener
+// sets OnNotification itself.
 func WithConnConfig(f func(*pgx.ConnConfig)) Option {
 	return func(c *config) {
 		if f != nil {
@@ -162,35 +116,12 @@ func WithConnConfig(f func(*pgx.ConnConfig)) Option {
 	}
 }
 
-// WithStateHook registers f to receive connection state changes. It runs on the reader
-// goroutine and must not block.
+// WithStateHook registers f to receive the connection's state changes: each connection that
+// came up with every channel LISTENed, each lost connection and each failed dial. It runs on
+// the reader goroutine and must not block.
 func WithStateHook(f func(State)) Option { return func(c *config) { c.stateHook = f } }
 
-// WithErrorHandler registers f to receive errors returned by, and panics recovered from,
-// [SubscribeFunc] handlers. It must be safe for concurrent use.
-func WithErrorHandler(f func(channel string, err error)) Option {
-	return func(c *config) { c.errorHook = f }
-}
-
-type subConfig struct {
-	bufferSize int
-	overflow   OverflowPolicy
-}
-
-// Buffer sets the buffer size of one subscription, overriding [WithBufferSize]; n counts
-// the events waiting in [Subscription.C] too.
-func Buffer(n int) SubOption {
-	return func(c *subConfig) {
-		if n > 0 {
-			c.bufferSize = n
-		}
-	}
-}
-
-// Overflow sets the overflow policy of one subscription, overriding [WithOverflow].
-func Overflow(p OverflowPolicy) SubOption { return func(c *subConfig) { c.overflow = p } }
-
-// backoff returns the delay before dial attempt n (n >= 1 counts failed attempts so far).
+// backoff returns the delay before dial attempt n+1 (n >= 1 counts failed attempts so far).
 func (c *config) backoff(n int) time.Duration {
 	d := c.minDelay
 	for i := 1; i < n && d < c.maxDelay; i++ {
@@ -198,7 +129,7 @@ func (c *config) backoff(n int) time.Duration {
 	}
 	d = min(d, c.maxDelay)
 	if c.jitter > 0 {
-		d -= time.Duration(rand.Float64() * c.jitter * float64(d))
+		d = time.Duration(float64(d) * (1 - c.jitter + 2*c.jitter*rand.Float64()))
 	}
 	return d
 }

@@ -2,26 +2,23 @@ package listen
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgprovider/pgprovider/pgerror"
 )
 
 // run is the reader goroutine: dial, LISTEN, wait for notifications, reconnect forever.
 func (l *Listener) run() {
 	defer close(l.done)
 	failures := 0
+	var delay time.Duration // before the next dial
 	var lostErr error
 	var lostAt time.Time
 	for {
-		if failures > 0 {
-			d := l.cfg.backoff(failures)
-			l.state(State{Kind: StateBackoff, Attempt: failures + 1, Delay: d})
-			t := time.NewTimer(d)
+		if delay > 0 {
+			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
 			case <-l.runCtx.Done():
@@ -29,113 +26,208 @@ func (l *Listener) run() {
 				return
 			}
 		}
-		conn, err := l.dial()
+		c, err := l.dial()
 		if l.runCtx.Err() != nil {
-			if conn != nil {
-				conn.close()
+			if c != nil {
+				c.close()
 			}
 			return
 		}
 		if err != nil {
 			failures++
+			delay = l.cfg.backoff(failures)
 			l.stats.dialErrors.Add(1)
-			l.mu.Lock()
-			l.lastErr = err
-			l.mu.Unlock()
-			l.state(State{Kind: StateDisconnected, Err: err})
+			l.dialFailed(err)
+			l.state(State{Err: err, Attempt: failures + 1, Delay: delay})
 			continue
 		}
-		established, err := l.serve(conn, lostErr, lostAt)
+		established, err := l.serve(c, lostErr, lostAt)
+		c.close()
 		l.mu.Lock()
-		l.cur = nil
-		l.mu.Unlock()
-		conn.close()
-		l.mu.Lock()
-		l.active = map[string]bool{}
 		l.connected, l.pid, l.lastErr = false, 0, err
+		l.resetChannelsLocked() // a Subscribe now waits for the LISTEN on the next connection
 		l.releaseWaitersLocked()
 		l.mu.Unlock()
 		if l.runCtx.Err() != nil {
 			return
 		}
-		if established {
-			failures = 0
+		if established { // the first dial after a lost connection is immediate
+			failures, delay = 0, 0
 			lostErr, lostAt = err, time.Now()
 		} else {
 			failures++
+			delay = l.cfg.backoff(failures)
 		}
-		l.state(State{Kind: StateDisconnected, Err: err})
+		l.state(State{Err: err, Attempt: failures + 1, Delay: delay})
 	}
 }
 
-// dial opens a connection with pgconn (authentication, TLS, multi-host, target_session_attrs)
-// and takes it over for the listener's own reader.
-func (l *Listener) dial() (*wire, error) {
-	ctx, cancel := context.WithTimeout(l.runCtx, l.cfg.dialTimeout)
-	defer cancel()
+// dialFailed records a failed dial. When retrying cannot fix it (pgerror classes
+// Authentication and NoDatabase: a wrong password or user, no pg_hba.conf entry, a database
+// that does not exist), the waiting Subscribe calls return it, and so do new ones until a
+// dial succeeds or fails otherwise.
+func (l *Listener) dialFailed(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lastErr = err
+	switch pgerror.Classify(err) {
+	case pgerror.Authentication, pgerror.NoDatabase:
+	default:
+		l.permErr = nil
+		return
+	}
+	l.permErr = err
+	for _, ch := range l.chans {
+		for _, s := range ch.pending {
+			l.refuseLocked(s, err)
+		}
+		ch.pending = nil
+		if !ch.wanted() {
+			l.nchans--
+			if !ch.queued {
+				l.deleteChanLocked(ch)
+			}
+		}
+	}
+}
+
+// link is one connection of the listener, read by pgconn (pgconnLink) or by the listener's
+// own protocol reader after pgconn connected (wireLink). Every socket dialed for it (the
+// connection itself, and the one pgconn opens to send a cancel request when it closes the
+// connection after an error) is closed when its context is cancelled.
+type link interface {
+	backendPID() uint32
+	netConn() net.Conn                           // for the read deadlines of wake-ups and idle checks
+	wait() error                                 // reads until a read fails, delivering notifications
+	query(ctx context.Context, sql string) error // a simple query bounded by ctx, delivering notifications
+	broken(err error) bool                       // err, from wait or query, left the connection unusable
+	close()
+}
+
+// dial opens a connection with pgconn (authentication, TLS, multi-host, target_session_attrs).
+func (l *Listener) dial() (link, error) {
+	connCtx, cancel := context.WithCancel(l.runCtx)
+	pc, err := l.connect(connCtx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if l.wire {
+		return l.hijack(pc, cancel)
+	}
+	return &pgconnLink{pc: pc, cancel: cancel}, nil
+}
+
+func (l *Listener) connect(connCtx context.Context) (*pgconn.PgConn, error) {
 	cfg := l.base.Copy()
 	if l.before != nil {
-		if err := l.before(ctx, cfg); err != nil {
+		ctx, cancel := context.WithTimeout(connCtx, defaultDialTimeout)
+		err := l.before(ctx, cfg)
+		cancel()
+		if err != nil {
 			return nil, err
 		}
 	}
 	for _, f := range l.cfg.connCfg {
 		f(cfg)
 	}
-	if _, ok := cfg.RuntimeParams["application_name"]; !ok && l.cfg.appName != "" {
-		cfg.RuntimeParams["application_name"] = l.cfg.appName
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
 	}
-	pc, err := pgconn.ConnectConfig(ctx, &cfg.Config)
-	if err != nil {
-		return nil, err
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = defaultAppName
 	}
-	if err := pc.SyncConn(ctx); err != nil {
-		closePg(pc)
-		return nil, err
+	cfg.OnNotification = l.deliver
+	dial := cfg.DialFunc
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
 	}
-	hc, err := pc.Hijack()
-	if err != nil {
-		closePg(pc)
-		return nil, err
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(connCtx, cancel)()
+		nc, err := dial(ctx, network, addr)
+		if err == nil {
+			context.AfterFunc(connCtx, func() { _ = nc.Close() })
+		}
+		return nc, err
 	}
-	w := newWire(hc)
-	l.mu.Lock()
-	l.cur = w.conn // Close interrupts any read or write on it from now on
-	closing := l.runCtx.Err() != nil
-	l.mu.Unlock()
-	if closing {
-		w.close()
-		return nil, ErrListenerClosed
+	ctx := connCtx
+	if cfg.ConnectTimeout == 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(connCtx, defaultDialTimeout)
+		defer cancel()
 	}
-	return w, nil
+	return pgconn.ConnectConfig(ctx, &cfg.Config)
 }
 
-func closePg(pc *pgconn.PgConn) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	_ = pc.Close(ctx)
+// pgconnLink is a connection read by pgconn: the reader waits in WaitForNotification and
+// pgconn hands every notification to deliver (OnNotification).
+type pgconnLink struct {
+	pc     *pgconn.PgConn
+	cancel context.CancelFunc
 }
 
-// serve LISTENs every subscribed channel on conn, then waits for notifications, applies
+func (c *pgconnLink) backendPID() uint32 { return c.pc.PID() }
+func (c *pgconnLink) netConn() net.Conn  { return c.pc.Conn() }
+
+// wait reads the connection until a read fails. With the background context pgconn sets up
+// no context watching per call: the hot loop is pgconn's message reader and deliver.
+func (c *pgconnLink) wait() error {
+	for {
+		if err := c.pc.WaitForNotification(context.Background()); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *pgconnLink) query(ctx context.Context, sql string) error {
+	return c.pc.Exec(ctx, sql).Close()
+}
+
+// broken: pgconn closes the connection on every error but a read timeout (which leaves the
+// stream intact however much of a message was read) and a statement's error.
+func (c *pgconnLink) broken(err error) bool {
+	return c.pc.IsClosed() || pgerror.Classify(err).Connection()
+}
+
+// close sends Terminate when the connection is still usable, then closes every socket and
+// waits (briefly) for pgconn's clean-up.
+func (c *pgconnLink) close() {
+	if !c.pc.IsClosed() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_ = c.pc.Close(ctx)
+		cancel()
+	}
+	c.cancel()
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-c.pc.CleanupDone():
+	case <-t.C:
+	}
+}
+
+// serve LISTENs every subscribed channel on c, then waits for notifications, applies
 // channel changes and pings when idle, until the connection fails or the listener closes.
 // established reports whether the initial LISTENs succeeded.
-func (l *Listener) serve(conn *wire, lostErr error, lostAt time.Time) (established bool, err error) {
-	listening := map[string]bool{}
+func (l *Listener) serve(pc link, lostErr error, lostAt time.Time) (established bool, err error) {
 	l.mu.Lock()
-	l.pid = conn.pid
+	l.pid = pc.backendPID()
+	l.resetChannelsLocked()
 	l.mu.Unlock()
-	if err := l.reconcile(conn, listening, lostErr, lostAt); err != nil {
+	if err := l.reconcile(pc, lostErr, lostAt); err != nil {
 		return false, err
 	}
 	l.stats.connects.Add(1)
 	l.mu.Lock()
-	l.connected = true
+	l.connected, l.permErr = true, nil
 	l.mu.Unlock()
-	l.state(State{Kind: StateConnected, BackendPID: conn.pid})
+	l.state(State{Connected: true, BackendPID: pc.backendPID()})
 	l.act.touch()
 	l.act.seen = l.stats.received.Load()
 
-	nc := conn.conn
+	nc := pc.netConn()
 	for {
 		// Arm the idle deadline before the wait is published: a wake-up (which moves the
 		// deadline into the past) can then never be overwritten.
@@ -152,64 +244,73 @@ func (l *Listener) serve(conn *wire, lostErr error, lostAt time.Time) (establish
 			if err := nc.SetReadDeadline(time.Time{}); err != nil {
 				return true, err
 			}
-			if err := l.reconcile(conn, listening, lostErr, lostAt); err != nil {
+			if err := l.reconcile(pc, lostErr, lostAt); err != nil {
 				return true, err
 			}
 			continue
 		}
 		l.waiting = nc
 		l.mu.Unlock()
-		// The hot loop: no context, no lock, no allocation but the payload.
-		err := l.wait(conn)
+		err := pc.wait()
 		l.mu.Lock()
 		l.waiting = nil
 		l.mu.Unlock()
 		if l.runCtx.Err() != nil {
 			return true, ErrListenerClosed
 		}
-		if !isTimeout(err) {
+		// A read that ended without breaking the connection hit a deadline of ours (a wake-up
+		// or the idle check).
+		if pc.broken(err) {
 			return true, err
 		}
-		// A wake-up (subscription change) or the idle deadline.
 		if err := nc.SetReadDeadline(time.Time{}); err != nil {
 			return true, err
 		}
 		l.act.observe(l.stats.received.Load())
 		if l.cfg.pingInterval > 0 && l.act.idle() >= l.cfg.pingInterval {
-			if err := l.ping(conn); err != nil {
+			if err := l.ping(pc); err != nil {
 				return true, err
 			}
 		}
 	}
 }
 
-// wait reads notifications until a read fails: a timeout (the idle deadline or a wake-up,
-// after which the stream is intact) or a lost connection. A message the server sends on its
-// own other than a notification is either harmless (ParameterStatus, NoticeResponse) or an
-// error that ends the session (terminated, shut down).
-func (l *Listener) wait(conn *wire) error {
-	for {
-		typ, body, err := conn.next()
-		if err != nil {
-			return err
-		}
-		switch typ {
-		case 'A':
-			l.deliver(body)
-		case 'E':
-			err := parseError(body)
-			conn.done()
-			return err
-		case 'S', 'N':
-		default:
-			return fmt.Errorf("%w: %q while waiting", errProtocol, typ)
+// deliver hands a notification to the channel's active subscriptions. It runs on the reader
+// goroutine (pgconn's OnNotification), never blocks on a subscriber and takes no lock but
+// the route table's read lock.
+func (l *Listener) deliver(_ *pgconn.PgConn, n *pgconn.Notification) {
+	l.stats.received.Add(1) // also the reader's activity signal: no clock read per message
+	l.rmu.RLock()
+	if ch := l.chans[n.Channel]; ch != nil {
+		for _, s := range ch.subs {
+			if s.push(Event{Channel: ch.name, Payload: n.Payload, PID: n.PID}) {
+				l.stats.dropped.Add(1)
+			}
 		}
 	}
+	l.rmu.RUnlock()
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+// ping runs an empty query bounded by the ping timeout. pgconn closes the connection when it
+// fails or times out, so a half-open connection ends in a reconnect.
+func (l *Listener) ping(pc link) error {
+	l.stats.pings.Add(1)
+	ctx, cancel := context.WithTimeout(l.runCtx, l.cfg.pingTimeout)
+	defer cancel()
+	if err := pc.query(ctx, "-- ping"); err != nil {
+		l.stats.pingFailures.Add(1)
+		return err
+	}
+	l.act.touch()
+	return nil
+}
+
+// interruptLocked ends the reader's current wait, if any, by moving the read deadline into
+// the past. l.mu is held.
+func (l *Listener) interruptLocked() {
+	if l.waiting != nil {
+		_ = l.waiting.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 // idleDeadline is when to look at the connection's activity again; zero (no deadline) when
@@ -264,115 +365,4 @@ func (a *activity) deadline(interval time.Duration) time.Time {
 		d = min(d, t+interval/8)
 	}
 	return a.epoch.Add(max(d, t+time.Millisecond))
-}
-
-// interruptLocked ends the reader's current wait, if any, by moving the read deadline into
-// the past. l.mu is held.
-func (l *Listener) interruptLocked() {
-	if l.waiting != nil {
-		_ = l.waiting.SetReadDeadline(time.Unix(1, 0))
-	}
-}
-
-func (l *Listener) ping(conn *wire) error {
-	l.stats.pings.Add(1)
-	if err := l.query(conn, "", l.cfg.pingTimeout); err != nil {
-		l.stats.pingFailures.Add(1)
-		return err
-	}
-	return nil
-}
-
-func (l *Listener) exec(conn *wire, sql string) error { return l.query(conn, sql, l.cfg.opTimeout) }
-
-// query runs sql on conn, bounded by timeout and interrupted by Close.
-func (l *Listener) query(conn *wire, sql string, timeout time.Duration) error {
-	if err := conn.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return err
-	}
-	// Close moves the deadline into the past once the run context is cancelled: checking
-	// after setting ours means it cannot be overwritten unseen.
-	if l.runCtx.Err() != nil {
-		return ErrListenerClosed
-	}
-	err := conn.query(sql, l.deliver)
-	if l.runCtx.Err() != nil {
-		return ErrListenerClosed
-	}
-	var pgErr *pgconn.PgError
-	if err == nil || errors.As(err, &pgErr) {
-		l.act.touch()
-	}
-	return err
-}
-
-// reconcile runs LISTEN and UNLISTEN until the channels LISTENed on conn match the
-// subscribed ones. After a LISTEN is acknowledged, new subscriptions get their initial gap
-// and subscriptions that lived through a lost connection get a reconnect gap.
-func (l *Listener) reconcile(conn *wire, listening map[string]bool, lostErr error, lostAt time.Time) error {
-	for {
-		l.mu.Lock()
-		l.dirty = false
-		var add, del []string
-		for name := range l.chans {
-			if !listening[name] {
-				add = append(add, name)
-			}
-		}
-		for name := range listening {
-			if len(l.chans[name]) == 0 {
-				del = append(del, name)
-			}
-		}
-		if len(add) == 0 && len(del) == 0 {
-			l.releaseWaitersLocked()
-			l.mu.Unlock()
-			return nil
-		}
-		l.mu.Unlock()
-		for _, name := range del {
-			if err := l.exec(conn, "UNLISTEN "+pgx.Identifier{name}.Sanitize()); err != nil {
-				return err
-			}
-			delete(listening, name)
-			l.mu.Lock()
-			delete(l.active, name)
-			l.mu.Unlock()
-		}
-		for _, name := range add {
-			err := l.exec(conn, "LISTEN "+pgx.Identifier{name}.Sanitize())
-			var pgErr *pgconn.PgError
-			if err != nil && !errors.As(err, &pgErr) {
-				return err
-			}
-			l.mu.Lock()
-			if err != nil {
-				refused := false
-				for s := range l.chans[name] {
-					if s.active {
-						continue
-					}
-					s.err = err
-					refused = true
-					l.removeLocked(s)
-				}
-				l.mu.Unlock()
-				if !refused {
-					return err
-				}
-				continue
-			}
-			listening[name] = true
-			l.active[name] = true
-			for s := range l.chans[name] {
-				if s.active {
-					s.setGap(GapReconnect, 0, lostErr, lostAt)
-				} else {
-					s.activateLocked()
-				}
-			}
-			l.rebuildRoutesLocked()
-			l.mu.Unlock()
-		}
-	}
 }

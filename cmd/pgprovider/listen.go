@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/listen"
 )
@@ -47,7 +48,7 @@ Flags:
 			return err
 		}
 		for _, ch := range args {
-			if err := listen.ValidateChannel(ch); err != nil {
+			if err := listen.Validate(ch, ""); err != nil {
 				return usagef("%v", err)
 			}
 		}
@@ -59,50 +60,60 @@ Flags:
 		ctx, stop := context.WithCancel(ctx)
 		defer stop()
 		l, err := listen.New(dsn,
-			listen.WithApplicationName("pgprovider listen"),
+			listen.WithConnConfig(func(c *pgx.ConnConfig) {
+				if _, ok := c.RuntimeParams["application_name"]; !ok {
+					c.RuntimeParams["application_name"] = "pgprovider listen"
+				}
+			}),
 			listen.WithStateHook(func(s listen.State) {
-				switch s.Kind {
-				case listen.StateConnected:
+				switch {
+				case s.Connected:
 					fmt.Fprintf(log, "connected (backend pid %d)\n", s.BackendPID)
-				case listen.StateDisconnected:
-					fmt.Fprintf(log, "disconnected: %v\n", s.Err)
-				case listen.StateBackoff:
-					fmt.Fprintf(log, "reconnecting in %v (attempt %d)\n", s.Delay.Round(time.Millisecond), s.Attempt)
+				case s.Delay > 0:
+					fmt.Fprintf(log, "disconnected: %v; reconnecting in %v (attempt %d)\n", s.Err, s.Delay.Round(time.Millisecond), s.Attempt)
+				default:
+					fmt.Fprintf(log, "disconnected: %v; reconnecting\n", s.Err)
 				}
 			}))
 		if err != nil {
 			return usagef("%v", err)
 		}
+		var readers sync.WaitGroup
+		defer readers.Wait() // after Close, which closes every subscription's channel
 		defer l.Close(context.Background())
 
 		var mu sync.Mutex // one line at a time, and the count
 		seen := 0
-		for _, ch := range args {
-			fn := func(_ context.Context, ev listen.Event) error {
-				mu.Lock()
-				defer mu.Unlock()
-				ts := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-				if ev.IsGap() {
-					line := fmt.Sprintf("%s\tgap\t%s\t%s\tdropped=%d", ts, ch, ev.Gap.Reason, ev.Gap.Dropped)
-					if ev.Gap.Err != nil {
-						line += "\t" + ev.Gap.Err.Error()
-					}
-					fmt.Fprintln(out, line)
-					return nil
+		show := func(ev listen.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			ts := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+			if ev.IsGap() {
+				line := fmt.Sprintf("%s\tgap\t%s\t%s\tdropped=%d", ts, ev.Channel, ev.Gap.Reason, ev.Gap.Dropped)
+				if ev.Gap.Err != nil {
+					line += "\t" + ev.Gap.Err.Error()
 				}
-				n := ev.Notification
-				fmt.Fprintf(out, "%s\tnotify\t%s\tpid=%d\t%s\n", ts, n.Channel, n.PID, n.Payload)
-				if seen++; *count > 0 && seen >= *count {
-					stop()
-				}
-				return nil
+				fmt.Fprintln(out, line)
+				return
 			}
-			if _, err := listen.SubscribeFunc(ctx, l, ch, fn); err != nil {
+			fmt.Fprintf(out, "%s\tnotify\t%s\tpid=%d\t%s\n", ts, ev.Channel, ev.PID, ev.Payload)
+			if seen++; *count > 0 && seen >= *count {
+				stop()
+			}
+		}
+		for _, ch := range args {
+			sub, err := l.Subscribe(ctx, ch)
+			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				return err
 			}
+			readers.Go(func() {
+				for ev := range sub.C() {
+					show(ev)
+				}
+			})
 		}
 		<-ctx.Done()
 		return nil
@@ -134,10 +145,7 @@ Flags:
 		if err != nil {
 			return err
 		}
-		if err := listen.ValidateChannel(args[0]); err != nil {
-			return usagef("%v", err)
-		}
-		if err := listen.ValidatePayload(args[1]); err != nil {
+		if err := listen.Validate(args[0], args[1]); err != nil {
 			return usagef("%v", err)
 		}
 		db, err := pgprovider.Open(dsn)

@@ -79,7 +79,7 @@ func show(ctx context.Context, sub *listen.Subscription) error {
 		if ev.IsGap() {
 			fmt.Printf("gap (%s): re-read your state now\n", ev.Gap.Reason)
 		} else {
-			fmt.Printf("notification on %q: %q (from pid %d)\n", ev.Notification.Channel, ev.Notification.Payload, ev.Notification.PID)
+			fmt.Printf("notification on %q: %q (from pid %d)\n", ev.Channel, ev.Payload, ev.PID)
 		}
 		return nil
 	case <-ctx.Done():

@@ -1,0 +1,35 @@
+package listen
+
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// BenchmarkDeliver measures the reader's per-notification work after pgconn decoded it
+// (routing and the hand-over into C), with a subscriber draining C on another goroutine.
+func BenchmarkDeliver(b *testing.B) {
+	l := newListener(nil, nil, []Option{WithBufferSize(1 << 16)})
+	ch := newChannel("ch")
+	s := newSubscription(l, ch)
+	s.status = subActive
+	ch.subs = []*Subscription{s}
+	l.chans["ch"] = ch
+	done := make(chan int)
+	go func() {
+		n := 0
+		for range s.out {
+			n++
+		}
+		done <- n
+	}()
+	n := &pgconn.Notification{PID: 1, Channel: "ch", Payload: "payload"}
+	b.ReportAllocs()
+	for b.Loop() {
+		l.deliver(nil, n)
+	}
+	s.end()
+	<-done
+	l.wg.Wait()
+	b.ReportMetric(float64(l.stats.dropped.Load()), "dropped")
+}
