@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,38 +21,24 @@ import (
 // incrementSQL is the statement the connection is cut after.
 const incrementSQL = "UPDATE counter SET n = n + 1"
 
-// oneShotCut cuts the connection right after forwarding the next simple query (a client
-// chunk starting with 'Q') once armed; database/sql's "-- ping" is let through. An answer
-// the server sends on the cut connection before the cut takes effect is dropped, so the
-// client never sees it.
-type oneShotCut struct {
-	armed, fired atomic.Bool
-	cutConn      atomic.Int64 // the id of the connection cut, plus one; 0 before the cut
+// errEncrypted reports that the proxy never saw the UPDATE: the connection uses TLS.
+var errEncrypted = errors.New("the proxy saw no UPDATE to cut: the connection is encrypted (sslmode=disable shows this step)")
+
+// cutter, once armed, lets the next request holding incrementSQL through, then drops the
+// server's answer and cuts the connection: the server ran the UPDATE, the client never knows.
+type cutter struct {
+	armed atomic.Bool
+	conn  atomic.Int64 // the id (from 1) of the connection that carried the UPDATE; 0 when none
 }
 
-func (c *oneShotCut) filter(id int, dir faultproxy.Direction, chunk []byte) faultproxy.Action {
-	if dir == faultproxy.ServerToClient {
-		if c.cutConn.Load() == int64(id)+1 {
-			return faultproxy.CutBefore
-		}
-		return faultproxy.Forward
-	}
-	if len(chunk) == 0 || chunk[0] != 'Q' || bytes.Contains(chunk, []byte("-- ping")) {
-		return faultproxy.Forward
-	}
-	if c.armed.CompareAndSwap(true, false) {
-		c.cutConn.Store(int64(id) + 1)
-		c.fired.Store(true)
-		return faultproxy.CutAfter
+func (c *cutter) filter(id int, dir faultproxy.Direction, chunk []byte) faultproxy.Action {
+	switch {
+	case dir == faultproxy.ClientToServer && bytes.Contains(chunk, []byte(incrementSQL)) && c.armed.CompareAndSwap(true, false):
+		c.conn.Store(int64(id))
+	case dir == faultproxy.ServerToClient && c.conn.CompareAndSwap(int64(id), 0):
+		return faultproxy.CutBefore
 	}
 	return faultproxy.Forward
-}
-
-// cutResult is what one driver made of the cut.
-type cutResult struct {
-	err   error
-	delta int // how many times the counter was incremented
-	fired bool
 }
 
 // stepBadConn runs the same UPDATE through raw pgx stdlib and through pgprovider, with the
@@ -64,118 +49,75 @@ func stepBadConn(ctx context.Context, e *env) error {
 		return err
 	}
 	if strings.HasPrefix(cfg.Host, "/") {
-		fmt.Fprintln(e.out, "skipped: the fault proxy needs a TCP address, the DSN uses a Unix socket")
-		return nil
+		return errors.New("the fault proxy needs a TCP address, but the DSN names a Unix socket")
 	}
 	proxy, err := faultproxy.New(net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
 	if err != nil {
 		return err
 	}
 	defer proxy.Close()
-	cut := &oneShotCut{}
+	cut := &cutter{}
 	proxy.SetFilter(cut.filter)
 	dsn := dsnWith(e.dsn, "host", proxy.Host(), "port", strconv.Itoa(proxy.Port()))
-	fmt.Fprintf(e.out, "fault proxy %s -> %s cuts the connection right after forwarding %q\n",
+	if ip := net.ParseIP(cfg.Host); cfg.Host == "localhost" || ip != nil && ip.IsLoopback() {
+		dsn = dsnWith(dsn, "sslmode", "disable") // the proxy must see the UPDATE; nothing leaves the machine
+	}
+	fmt.Fprintf(e.out, "a fault proxy (%s -> %s) forwards %q, then cuts the connection\n"+
+		"instead of forwarding the server's answer: the server ran the UPDATE, the client does not know\n",
 		proxy.Addr(), proxy.Target(), incrementSQL)
 
+	fmt.Fprintln(e.out, "-- raw pgx stdlib, sql.Open(\"pgx\", dsn) (no middleware, so nothing is logged):")
 	raw, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.out, "-- through raw pgx stdlib (sql.Open(\"pgx\", dsn)); it has no middleware, so nothing is logged")
-	rawRes, err := runCut(ctx, e, raw, cut)
-	if err != nil || !rawRes.fired {
-		return noCut(e, err)
+	rawErr, rawDelta, err := runCut(ctx, e.admin, raw, cut)
+	if errors.Is(err, errEncrypted) {
+		fmt.Fprintln(e.out, "skipped:", err)
+		return nil
+	} else if err != nil {
+		return err
 	}
-	fmt.Fprintf(e.out, "pgx stdlib: error=%v, counter incremented %s\n", rawRes.err, times(rawRes.delta))
+	fmt.Fprintf(e.out, "pgx stdlib: error=%v, counter incremented %d time(s)\n", rawErr, rawDelta)
+	if rawErr == nil && rawDelta == 2 {
+		fmt.Fprintln(e.out, "  pgx stdlib answered driver.ErrBadConn (\"safe to retry\"), so database/sql ran the UPDATE again\n"+
+			"  on a new connection: the caller saw success, and the counter moved twice.")
+	}
 
+	fmt.Fprintln(e.out, "-- pgprovider.Open(dsn, ...):")
 	ours, err := pgprovider.Open(dsn, pgprovider.WithMiddleware(newLogger(e.out)))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.out, "-- through pgprovider:")
-	ourRes, err := runCut(ctx, e, ours, cut)
-	if err != nil || !ourRes.fired {
-		return noCut(e, err)
+	ourErr, ourDelta, err := runCut(ctx, e.admin, ours, cut)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(e.out, "pgprovider: error=%v, counter incremented %s\n", ourRes.err, times(ourRes.delta))
-
-	if rawRes.err == nil && rawRes.delta == 2 {
-		fmt.Fprintln(e.out, "pgx stdlib took the lost connection for safe to retry and answered driver.ErrBadConn,")
-		fmt.Fprintln(e.out, "so database/sql ran the UPDATE again on a new connection: the caller saw success, the counter moved twice.")
+	fmt.Fprintf(e.out, "pgprovider: error=%v, counter incremented %d time(s)\n", ourErr, ourDelta)
+	if !errors.Is(ourErr, pgerror.OutcomeUnknown) || ourDelta != 1 {
+		return fmt.Errorf("pgprovider: want pgerror.OutcomeUnknown and one increment, got %v and %d", ourErr, ourDelta)
 	}
-	// The cut resets the connection: the server usually has read and run the UPDATE, but may
-	// also have dropped it unread. Either way the outcome is unknown and it was not re-sent.
-	if !errors.Is(ourRes.err, pgerror.OutcomeUnknown) || ourRes.delta > 1 {
-		return fmt.Errorf("pgprovider: want ErrOutcomeUnknown and at most one increment, got error=%v and %d", ourRes.err, ourRes.delta)
-	}
-	fmt.Fprintln(e.out, "pgprovider reported ErrOutcomeUnknown and did not re-run the UPDATE: the caller decides.")
+	fmt.Fprintln(e.out, "  errors.Is(err, pgerror.OutcomeUnknown): the UPDATE was sent once and never again; the caller decides.")
 	return nil
 }
 
-// noCut passes err on; without an error, the proxy never saw the UPDATE in plain text (a TLS
-// connection), so the comparison cannot be shown.
-func noCut(e *env, err error) error {
-	if err == nil {
-		fmt.Fprintln(e.out, "skipped: the proxy saw no plaintext query to cut (TLS?); use sslmode=disable to see this part")
-	}
-	return err
-}
-
-// runCut opens one pooled connection on db, arms the cut, runs the UPDATE and measures how
-// many times it was applied. It closes db.
-func runCut(ctx context.Context, e *env, db *sql.DB, cut *oneShotCut) (cutResult, error) {
+// runCut arms the cut, runs the UPDATE on db (one pooled connection), and returns its error
+// and how many times it was applied, read through admin (outside the proxy). It closes db.
+func runCut(ctx context.Context, admin, db *sql.DB, cut *cutter) (execErr error, delta int, err error) {
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	if err := db.PingContext(ctx); err != nil {
-		return cutResult{}, err
+		return nil, 0, err
 	}
-	before, err := counter(ctx, e)
-	if err != nil {
-		return cutResult{}, err
+	var before, after int
+	if err := admin.QueryRowContext(ctx, "SELECT n FROM "+demoSchema+".counter").Scan(&before); err != nil {
+		return nil, 0, err
 	}
-	cut.fired.Store(false)
-	cut.cutConn.Store(0)
 	cut.armed.Store(true)
-	_, execErr := db.ExecContext(ctx, incrementSQL)
-	cut.armed.Store(false)
-	after, err := counter(ctx, e)
-	if err != nil {
-		return cutResult{}, err
+	_, execErr = db.ExecContext(ctx, incrementSQL)
+	if cut.armed.Swap(false) {
+		return nil, 0, errEncrypted
 	}
-	return cutResult{err: execErr, delta: after - before, fired: cut.fired.Load()}, nil
-}
-
-// times spells a count of increments.
-func times(n int) string {
-	if n == 1 {
-		return "1 time"
-	}
-	return fmt.Sprintf("%d times", n)
-}
-
-// dsnWith returns dsn with the key=value settings kv added, overriding earlier ones; it
-// handles both URL and key=value connection strings.
-func dsnWith(dsn string, kv ...string) string {
-	var b strings.Builder
-	b.WriteString(dsn)
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		sep := "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			b.WriteString(sep + url.QueryEscape(kv[i]) + "=" + url.QueryEscape(kv[i+1]))
-			sep = "&"
-		}
-		return b.String()
-	}
-	quote := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
-	for i := 0; i+1 < len(kv); i += 2 {
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(kv[i] + "='" + quote.Replace(kv[i+1]) + "'")
-	}
-	return b.String()
+	err = admin.QueryRowContext(ctx, "SELECT n FROM "+demoSchema+".counter").Scan(&after)
+	return execErr, after - before, err
 }

@@ -1,74 +1,61 @@
-// Command demo shows pgprovider at work against a real PostgreSQL.
+// Command demo shows, against a real PostgreSQL, what decides whether to trust pgprovider with
+// your data: a write cut off mid-flight is not applied twice (as it is with pgx stdlib), a
+// transaction is retried after a serialization failure, tenants stay isolated on a shared pooled
+// connection, a LISTEN subscriber learns when it may have missed notifications, and writes go on
+// through a live failover. Run it with bash scripts/demo.sh (or go run ./cmd/demo).
 //
-//	go run ./cmd/demo
-//
-// Without DATABASE_URL it starts a temporary cluster (a primary and one streaming replica)
-// with the project's test harness and removes it on exit; the PostgreSQL server binaries must
-// be installed (see internal/pgtest). With DATABASE_URL it uses that server instead, works in
-// a schema of its own (pgprovider_demo, dropped at the end) and leaves out the replica
-// steps (catching up, routing and the live failover that kills the primary).
-//
-// Every statement runs through pgprovider.Open with a small logging middleware, so each
-// operation the driver performs is printed with its SQL, duration and error. The demo exits
-// 0 when every step succeeded and 1 (after printing the error) otherwise.
+// Without DATABASE_URL it starts a temporary primary and streaming replica with the project's
+// test harness (the PostgreSQL server binaries must be installed: scripts/ensure-postgres.sh)
+// and removes them on exit. With DATABASE_URL it works in schemas of its own (pgprovider_demo*,
+// dropped at the end) and leaves out the failover. Every operation the driver performs is
+// printed ("  | ...") by the pgslog middleware; everyday use is shown in examples/.
 package main
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
-	"sync"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
 )
 
-// demoSchema holds the demo's tables; every connection the demo opens puts it on its
-// search_path, so the SQL below uses plain table names.
+// demoSchema holds the demo's tables (on the search_path of e.dsn); the tenants' schemas are
+// demoSchema+"_acme" and demoSchema+"_globex".
 const demoSchema = "pgprovider_demo"
 
 // env is what the steps share.
 type env struct {
 	out        io.Writer
 	cluster    *pgtest.Cluster // nil when DATABASE_URL is used
-	primaryDSN string          // as given, without the demo's search_path
+	primaryDSN string          // as given
 	dsn        string          // primaryDSN with search_path=demoSchema
-	db         *sql.DB         // pgprovider with the logging middleware
+	db         *sql.DB         // pgprovider on dsn, with the logging middleware
+	admin      *sql.DB         // pgprovider on primaryDSN, without middleware
 }
 
-// step is one part of the demo.
-type step struct {
+// steps run in order.
+var steps = []struct {
 	title string
-	// cluster marks steps that need the temporary cluster (its replica, its nodes).
-	cluster bool
-	run     func(ctx context.Context, e *env) error
-}
-
-// steps run in order; each prints what it shows.
-var steps = []step{
-	{title: "connect, exec, query", run: stepBasics},
-	{title: "transaction with a savepoint", run: stepSavepoint},
-	{title: "rollback", run: stepRollback},
-	{title: "prepared statement reused", run: stepPrepared},
-	{title: "COPY through pgprovider.Raw", run: stepCopy},
-	{title: "LISTEN/NOTIFY across a killed listener connection", run: stepListen},
-	{title: "retry.Tx on serialization failures; pgerror classification", run: stepRetry},
-	{title: "replica catching up", cluster: true, run: stepReplica},
-	{title: "bad-connection safety: a cut after the request was sent", run: stepBadConn},
-	// The failover step kills the original primary: it must stay the last cluster step.
-	{title: "replica routing and a live failover (kill the primary, promote the replica)", cluster: true, run: stepFailover},
+	run   func(context.Context, *env) error
+}{
+	{"a connection cut after the UPDATE was sent: pgx stdlib vs pgprovider", stepBadConn},
+	{"retry.Tx after a serialization failure", stepRetry},
+	{"tenant isolation: schema per tenant on one pooled connection", stepTenants},
+	{"LISTEN/NOTIFY across a killed listener connection", stepListen},
+	{"replica routing and a live failover (kill the primary, promote the replica)", stepFailover}, // kills the primary: last
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Stdout)
+	err := run(ctx, os.Stdout) // the failover step prints from two goroutines: an *os.File is safe for that
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
@@ -81,15 +68,11 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a hang guard; the demo takes seconds
 	defer cancel()
 	start := time.Now()
-
-	out = &syncWriter{w: out} // the retry step's transactions log from two goroutines
-	e := &env{out: out}
-	if url := os.Getenv("DATABASE_URL"); url != "" {
-		fmt.Fprintln(out, "using DATABASE_URL (no replica part)")
-		e.primaryDSN = url
+	e := &env{out: out, primaryDSN: os.Getenv("DATABASE_URL")}
+	if e.primaryDSN != "" {
+		fmt.Fprintln(out, "using DATABASE_URL (no failover step)")
 	} else {
 		fmt.Fprintln(out, "starting a temporary PostgreSQL cluster: primary + 1 streaming replica ...")
-		t0 := time.Now()
 		defer pgtest.Cleanup()
 		c, err := pgtest.Start(ctx, pgtest.Options{Replicas: 1})
 		if err != nil {
@@ -100,37 +83,45 @@ func run(ctx context.Context, out io.Writer) (err error) {
 				err = fmt.Errorf("close cluster: %w", cerr)
 			}
 		}()
-		e.cluster = c
-		e.primaryDSN = c.Primary().DSN()
-		fmt.Fprintf(out, "cluster up in %s: primary %s:%d, replica %s:%d\n", time.Since(t0).Round(time.Millisecond),
-			c.Nodes[0].Host, c.Nodes[0].Port, c.Nodes[1].Host, c.Nodes[1].Port)
+		e.cluster, e.primaryDSN = c, c.Primary().DSN()
+		fmt.Fprintf(out, "cluster up in %s: primary on port %d, replica on %d\n", time.Since(start).Round(time.Millisecond), c.Nodes[0].Port, c.Nodes[1].Port)
 	}
 	e.dsn = dsnWith(e.primaryDSN, "search_path", demoSchema)
 
-	if err := createSchema(ctx, e); err != nil {
+	if e.admin, err = pgprovider.Open(e.primaryDSN); err != nil { // no middleware, nothing logged
 		return err
 	}
+	defer e.admin.Close()
+	const s = demoSchema
+	if _, err := e.admin.ExecContext(ctx, `
+		CREATE SCHEMA `+s+`;
+		CREATE TABLE `+s+`.items (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
+		CREATE TABLE `+s+`.counter (n int NOT NULL);
+		INSERT INTO `+s+`.counter VALUES (0);
+		CREATE SCHEMA `+s+`_acme;
+		CREATE TABLE `+s+`_acme.orders (item text NOT NULL);
+		INSERT INTO `+s+`_acme.orders VALUES ('anvil'), ('rocket skates');
+		CREATE SCHEMA `+s+`_globex;
+		CREATE TABLE `+s+`_globex.orders (item text NOT NULL);
+		INSERT INTO `+s+`_globex.orders VALUES ('doomsday device')`); err != nil {
+		return fmt.Errorf("create the demo's schemas (an interrupted run may have left them: drop %s*): %w", s, err)
+	}
 	if e.cluster == nil { // a temporary cluster is thrown away whole
-		defer func() {
-			if derr := dropSchema(e); derr != nil && err == nil {
-				err = derr
+		defer func() { // on a deadline of its own, so that it also cleans up after an interrupt
+			dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, derr := e.admin.ExecContext(dctx, "DROP SCHEMA "+s+", "+s+"_acme, "+s+"_globex CASCADE"); derr != nil && err == nil {
+				err = fmt.Errorf("drop the demo's schemas: %w", derr)
 			}
 		}()
 	}
-
-	db, err := pgprovider.Open(e.dsn, pgprovider.WithMiddleware(newLogger(out)))
-	if err != nil {
+	if e.db, err = pgprovider.Open(e.dsn, pgprovider.WithMiddleware(newLogger(out))); err != nil {
 		return err
 	}
-	defer db.Close()
-	e.db = db
+	defer e.db.Close()
 
 	for i, s := range steps {
 		fmt.Fprintf(out, "\n== %d. %s\n", i+1, s.title)
-		if s.cluster && e.cluster == nil {
-			fmt.Fprintln(out, "skipped: needs the temporary cluster (DATABASE_URL is set)")
-			continue
-		}
 		if err := s.run(ctx, e); err != nil {
 			return fmt.Errorf("step %q: %w", s.title, err)
 		}
@@ -139,71 +130,19 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	return nil
 }
 
-// createSchema creates the demo's schema and tables with plain database/sql (no logging).
-func createSchema(ctx context.Context, e *env) error {
-	db, err := sql.Open("pgprovider", e.primaryDSN)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+demoSchema); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P06" { // duplicate_schema
-			return fmt.Errorf("schema %s exists (left by an interrupted run?); drop it and retry: %w", demoSchema, err)
+// dsnWith returns dsn (a URL or key=value string) with the settings kv (key, value, ...)
+// added; they override earlier ones.
+func dsnWith(dsn string, kv ...string) string {
+	isURL := strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+	for i := 0; i+1 < len(kv); i += 2 {
+		switch {
+		case !isURL:
+			dsn += " " + kv[i] + "='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(kv[i+1]) + "'"
+		case strings.Contains(dsn, "?"):
+			dsn += "&" + url.QueryEscape(kv[i]) + "=" + url.QueryEscape(kv[i+1])
+		default:
+			dsn += "?" + url.QueryEscape(kv[i]) + "=" + url.QueryEscape(kv[i+1])
 		}
-		return err
 	}
-	_, err = db.ExecContext(ctx, `
-		CREATE TABLE `+demoSchema+`.items (
-			id   serial PRIMARY KEY,
-			name text NOT NULL UNIQUE,
-			qty  int  NOT NULL
-		);
-		CREATE TABLE `+demoSchema+`.counter (n int NOT NULL);
-		INSERT INTO `+demoSchema+`.counter VALUES (0);
-		CREATE TABLE `+demoSchema+`.tally (id int PRIMARY KEY, n int NOT NULL);
-		INSERT INTO `+demoSchema+`.tally VALUES (1, 0)`)
-	return err
-}
-
-// dropSchema removes what createSchema made. It runs on its own short deadline so that it
-// also cleans up after an interrupt.
-func dropSchema(e *env) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	db, err := sql.Open("pgprovider", e.primaryDSN)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, "DROP SCHEMA "+demoSchema+" CASCADE"); err != nil {
-		return fmt.Errorf("drop schema %s: %w", demoSchema, err)
-	}
-	return nil
-}
-
-// counter reads the demo counter on a connection of its own, outside any proxy.
-func counter(ctx context.Context, e *env) (int, error) {
-	db, err := sql.Open("pgprovider", e.dsn)
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	var n int
-	err = db.QueryRowContext(ctx, "SELECT n FROM counter").Scan(&n)
-	return n, err
-}
-
-// syncWriter serializes writes to w, so that steps with concurrent sessions can print to any
-// writer.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-// Write writes p to the underlying writer under the lock.
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return dsn
 }

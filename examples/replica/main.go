@@ -6,7 +6,7 @@
 //	REPLICA_URLS='postgres://u:p@replica1:5432/db?sslmode=disable,postgres://u:p@replica2:5432/db?sslmode=disable' \
 //	go run ./examples/replica
 //
-// Without REPLICA_URLS every read falls back to the primary.
+// Without REPLICA_URLS every read falls back to the primary, and the program says so.
 package main
 
 import (
@@ -86,14 +86,20 @@ func run() (err error) {
 	}
 	fmt.Printf("write served by %s\n", served)
 
-	// Reads marked with UseReplica go to an eligible replica, in turn.
+	// Reads marked with UseReplica go to an eligible replica, in turn. With none eligible
+	// they fall back to the primary, unless replica.WithoutFallback.
+	primary, why := served, ""
+	if len(replicas) == 0 {
+		fmt.Println("no replicas given (REPLICA_URLS is empty), so reads marked UseReplica fall back to the primary")
+		why = " (the primary)"
+	}
 	rctx := replica.WithServedBy(replica.UseReplica(ctx), &served)
 	for i := 0; i < 4; i++ {
 		var now time.Time
 		if err := db.QueryRowContext(rctx, "SELECT now()").Scan(&now); err != nil {
 			return err
 		}
-		fmt.Printf("read %d served by %s\n", i+1, served)
+		fmt.Printf("read %d served by %s%s\n", i+1, served, why)
 	}
 
 	// Read your writes: a session token in the context keeps this user's reads off replicas
@@ -108,7 +114,10 @@ func run() (err error) {
 		"SELECT note FROM "+table+" WHERE id = $1", id).Scan(&note); err != nil {
 		return err
 	}
-	fmt.Printf("read-your-writes: %q served by %s\n", note, served)
+	if served == primary && len(replicas) > 0 {
+		why = " (the primary: no replica had replayed this session's write yet)"
+	}
+	fmt.Printf("read-your-writes: %q served by %s%s\n", note, served, why)
 
 	// The monitor's view: role, health and lag of every node.
 	for _, s := range router.Stats() {
