@@ -40,8 +40,24 @@ type chain struct {
 	mws                 []middleware.Middleware
 }
 
-// newChain composes mws (outermost first; nil entries skipped) around the executor.
-func newChain(mws []middleware.Middleware) (*chain, error) {
+// rankNames names the kinds of middleware the ranks stand for, in error messages.
+var rankNames = map[middleware.Rank]string{
+	middleware.RankObserve: "observability", middleware.RankRetry: "retry",
+	middleware.RankTenancy: "tenancy", middleware.RankRouting: "replica routing",
+}
+
+// describe names a middleware in an error: its place in the list, its kind when ranked, its
+// type.
+func describe(i int, mw middleware.Middleware, r middleware.Rank) string {
+	if name, ok := rankNames[r]; ok {
+		return fmt.Sprintf("middleware %d (%s, %T)", i+1, name, mw)
+	}
+	return fmt.Sprintf("middleware %d (%T)", i+1, mw)
+}
+
+// newChain composes mws (outermost first; nil entries skipped) around the executor, for the
+// Connector ctr.
+func newChain(mws []middleware.Middleware, ctr middleware.Connector) (*chain, error) {
 	c := &chain{
 		connect: execConnect, ping: execPing, reset: execReset, commit: execCommit,
 		rollback: execRollback, stmtClose: execStmtClose, raw: execRaw, release: execRelease,
@@ -50,23 +66,23 @@ func newChain(mws []middleware.Middleware) (*chain, error) {
 	var ws []middleware.Wrappers
 	var lastRank middleware.Rank
 	var lastName string
-	for _, mw := range mws {
+	for i, mw := range mws {
 		if mw == nil || reflect.ValueOf(mw).Kind() == reflect.Pointer && reflect.ValueOf(mw).IsNil() {
 			continue
 		}
 		if err := checkMethods(mw); err != nil {
 			return nil, err
 		}
-		w := mw.Wrappers()
+		w := mw.Wrappers(ctr)
 		if wrapsNothing(w) {
-			return nil, fmt.Errorf("%w: %T wraps no operation", ErrMiddleware, mw)
+			return nil, fmt.Errorf("%w: %s wraps no operation", ErrMiddleware, describe(i, mw, w.Rank))
 		}
 		if w.Rank != 0 {
 			if w.Rank < lastRank {
-				return nil, fmt.Errorf("%w: %T (rank %d) is listed after %s (rank %d); the recommended order is observability, retry, tenancy, replica routing",
-					ErrMiddleware, mw, w.Rank, lastName, lastRank)
+				return nil, fmt.Errorf("%w: %s is listed after %s; the recommended order is observability, retry, tenancy, replica routing",
+					ErrMiddleware, describe(i, mw, w.Rank), lastName)
 			}
-			lastRank, lastName = w.Rank, fmt.Sprintf("%T", mw)
+			lastRank, lastName = w.Rank, describe(i, mw, w.Rank)
 		}
 		c.mws = append(c.mws, mw)
 		ws = append(ws, w)

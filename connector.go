@@ -33,6 +33,8 @@ type Connector struct {
 
 var sessionIDs atomic.Uint64
 
+var _ middleware.Connector = (*Connector)(nil)
+
 // NewConnector parses dsn (any DSN pgx.ParseConfig accepts: URL or key=value, multi-host,
 // target_session_attrs, sslmode, runtime parameters) and builds a Connector with opts.
 // A malformed DSN returns pgx's *pgconn.ParseConfigError, whose message redacts the password;
@@ -48,21 +50,31 @@ func newConnector(d *Driver, dsn string, opts []Option) (*Connector, error) {
 			o(&cfg)
 		}
 	}
-	ch, err := newChain(cfg.Middleware)
-	if err != nil {
-		return nil, err
-	}
-	c := &Connector{ch: ch, cfg: cfg, drv: d}
+	c := &Connector{cfg: cfg, drv: d}
 	if d == nil {
 		c.drv = &Driver{opts: opts}
 	}
+	if err := c.open(dsn); err != nil {
+		return nil, err
+	}
+	ch, err := newChain(cfg.Middleware, c)
+	if err != nil {
+		return nil, err
+	}
+	c.ch = ch
+	return c, nil
+}
+
+// open sets up the inner connector: pgx stdlib's over the parsed dsn, or the custom backend.
+func (c *Connector) open(dsn string) error {
+	cfg := c.cfg
 	if cfg.Backend != nil {
 		c.inner = cfg.Backend
-		return c, nil
+		return nil
 	}
 	pc, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, f := range cfg.ConnConfig {
 		f(pc)
@@ -100,7 +112,7 @@ func newConnector(d *Driver, dsn string, opts []Option) (*Connector, error) {
 	// time it measures anyway, in addition to its rule of a round trip after a second idle.
 	sopts = append(sopts, stdlib.OptionShouldPing(shouldPing))
 	c.inner = stdlib.GetConnector(*pc, sopts...)
-	return c, nil
+	return nil
 }
 
 // ErrConnectorClosed is returned by Connect and OpenBackend after the Connector was closed.

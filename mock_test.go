@@ -58,7 +58,7 @@ type recorder struct {
 
 func (r recorder) add(s string) { *r.log = append(*r.log, r.name+":"+s) }
 
-func (r recorder) Wrappers() middleware.Wrappers {
+func (r recorder) Wrappers(middleware.Connector) middleware.Wrappers {
 	return middleware.Wrappers{Exec: r.exec, Query: r.query, RowsEnd: r.rowsEnd, Begin: r.begin, Commit: r.commit}
 }
 
@@ -253,9 +253,9 @@ func TestChainConfigErrors(t *testing.T) {
 		mws  []middleware.Middleware
 		want string
 	}{
-		{"routing outside retry", []middleware.Middleware{ranked(middleware.RankRouting), ranked(middleware.RankRetry)}, "middleware.Wrappers (rank 20) is listed after middleware.Wrappers (rank 40)"},
-		{"tenancy outside tracing", []middleware.Middleware{ranked(middleware.RankTenancy), ranked(middleware.RankObserve)}, "(rank 10) is listed after"},
-		{"no operation", []middleware.Middleware{middleware.Wrappers{}}, "middleware.Wrappers wraps no operation"},
+		{"routing outside retry", []middleware.Middleware{ranked(middleware.RankRouting), ranked(middleware.RankRetry)}, "middleware 2 (retry, middleware.Wrappers) is listed after middleware 1 (replica routing, middleware.Wrappers)"},
+		{"tenancy outside tracing", []middleware.Middleware{ranked(middleware.RankTenancy), ranked(middleware.RankObserve)}, "middleware 2 (observability, middleware.Wrappers) is listed after middleware 1 (tenancy"},
+		{"no operation", []middleware.Middleware{middleware.Wrappers{}}, "middleware 1 (middleware.Wrappers) wraps no operation"},
 		{"rank only", []middleware.Middleware{middleware.Wrappers{Rank: middleware.RankRetry}}, "wraps no operation"},
 		{"misspelt wrapper method", []middleware.Middleware{misspelt{}}, "pgprovider_test.misspelt has a method WrapQuerry"},
 		{"wrapper method of the old API", []middleware.Middleware{&oldAPI{}}, "*pgprovider_test.oldAPI has a method WrapExec"},
@@ -306,7 +306,7 @@ func TestChainConfigErrors(t *testing.T) {
 // never be called.
 type misspelt struct{}
 
-func (misspelt) Wrappers() middleware.Wrappers {
+func (misspelt) Wrappers(middleware.Connector) middleware.Wrappers {
 	return middleware.Wrappers{Exec: func(n middleware.ExecFunc) middleware.ExecFunc { return n }}
 }
 
@@ -315,7 +315,7 @@ func (misspelt) WrapQuerry(next middleware.QueryFunc) middleware.QueryFunc { ret
 // oldAPI still has the Wrap methods of an older middleware API.
 type oldAPI struct{}
 
-func (*oldAPI) Wrappers() middleware.Wrappers {
+func (*oldAPI) Wrappers(middleware.Connector) middleware.Wrappers {
 	return middleware.Wrappers{Ping: func(n middleware.CallFunc) middleware.CallFunc { return n }}
 }
 

@@ -15,7 +15,7 @@ import (
 // printer is a middleware that prints around each statement without rows.
 type printer string
 
-func (p printer) Wrappers() middleware.Wrappers {
+func (p printer) Wrappers(middleware.Connector) middleware.Wrappers {
 	return middleware.Wrappers{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 		return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 			fmt.Println(p, "before")

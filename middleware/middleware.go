@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql/driver"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Op identifies the kind of operation that flows through the chain.
@@ -164,13 +166,29 @@ type QueryFunc func(ctx context.Context, s Statement) (driver.Rows, error)
 type RowsEndFunc func(ctx context.Context, e RowsEnd) error
 
 // Middleware is a value that wraps some of the driver's operations. Its one method returns
-// the wrappers, and is called once, when a Connector is built; the operations whose field is
-// nil go straight to the next middleware, or to the executor, at no cost. A misspelt wrapper
-// (a field of [Wrappers]) or a wrong signature does not compile.
+// the wrappers, and is called once for each Connector the middleware is built into, when that
+// Connector is built; the operations whose field is nil go straight to the next middleware, or
+// to the executor, at no cost. A misspelt wrapper (a field of [Wrappers]) or a wrong signature
+// does not compile.
 //
 // A Middleware that also implements io.Closer is closed when its Connector is closed.
 type Middleware interface {
-	Wrappers() Wrappers
+	// Wrappers returns the wrappers to build into the Connector c: a middleware reads the
+	// server, database and user from c.ConnConfig(), or opens connections of its own with
+	// c.OpenBackend. c is nil when the wrappers are used outside a Connector (a unit test
+	// calling them directly).
+	Wrappers(c Connector) Wrappers
+}
+
+// Connector is what a middleware learns of the pgprovider Connector it is built into.
+type Connector interface {
+	// ConnConfig returns a copy of the Connector's parsed pgx configuration (server,
+	// database, user, TLS, runtime parameters), or nil for a Connector over another driver.
+	ConnConfig() *pgx.ConnConfig
+	// OpenBackend opens a backend connection with the Connector's settings, outside any
+	// session and without the chain: for a routing middleware's pool or a probe. The caller
+	// closes it.
+	OpenBackend(ctx context.Context) (Backend, error)
 }
 
 // Wrappers holds one optional wrapper per kind of operation; it is itself a [Middleware], the
@@ -211,7 +229,7 @@ type Wrappers struct {
 }
 
 // Wrappers returns w, so that a Wrappers value is a [Middleware].
-func (w Wrappers) Wrappers() Wrappers { return w }
+func (w Wrappers) Wrappers(Connector) Wrappers { return w }
 
 // Rank is the place of a kind of middleware in the recommended order. A Connector refuses a
 // chain where a ranked middleware is listed before one of a lower rank (for example replica

@@ -84,8 +84,9 @@ func (c Class) String() string {
 	return "unknown"
 }
 
-// Error returns "pgerror: " and the name of the class.
-func (c Class) Error() string { return "pgerror: " + c.String() }
+// Error returns the name of the class, as String does, so that a Class prints the same
+// whether it is formatted as an error or as a value.
+func (c Class) Error() string { return c.String() }
 
 // Retryable reports whether running the failed unit again (an autocommit statement or a
 // whole transaction, never one statement inside a transaction) can succeed without applying

@@ -94,7 +94,7 @@ func TestClassify(t *testing.T) {
 			if c.Connection() != tt.connection {
 				t.Fatalf("Connection = %v, want %v", c.Connection(), tt.connection)
 			}
-			if c.String() == "unknown" || c.Error() != "pgerror: "+c.String() {
+			if c.String() == "unknown" || c.Error() != c.String() || fmt.Sprint(c) != c.String() {
 				t.Fatalf("class names: %q %q", c.String(), c.Error())
 			}
 			w := pgerror.Wrap(tt.err)

@@ -89,7 +89,7 @@ func New(opts ...Option) *Monitor {
 
 // Wrappers tracks checkouts, transactions and result sets per session; its rank places the
 // Monitor with the observability middleware, outermost.
-func (m *Monitor) Wrappers() middleware.Wrappers {
+func (m *Monitor) Wrappers(middleware.Connector) middleware.Wrappers {
 	return middleware.Wrappers{
 		Rank:         middleware.RankObserve,
 		Release:      m.wrapRelease,

@@ -266,25 +266,25 @@ func TestBadConnForgets(t *testing.T) {
 		held int
 	}{
 		{"exec", false, func(m *pooldiag.Monitor, s middleware.Session) error {
-			_, err := m.Wrappers().Exec(func(context.Context, middleware.Statement) (driver.Result, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
+			_, err := m.Wrappers(nil).Exec(func(context.Context, middleware.Statement) (driver.Result, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
 			return err
 		}, 0},
 		{"query", false, func(m *pooldiag.Monitor, s middleware.Session) error {
-			_, err := m.Wrappers().Query(func(context.Context, middleware.Statement) (driver.Rows, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
+			_, err := m.Wrappers(nil).Query(func(context.Context, middleware.Statement) (driver.Rows, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
 			return err
 		}, 0},
 		{"prepare", false, func(m *pooldiag.Monitor, s middleware.Session) error {
-			_, err := m.Wrappers().Prepare(func(context.Context, middleware.Statement) (driver.Stmt, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
+			_, err := m.Wrappers(nil).Prepare(func(context.Context, middleware.Statement) (driver.Stmt, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
 			return err
 		}, 0},
 		{"ping", false, func(m *pooldiag.Monitor, s middleware.Session) error {
-			return m.Wrappers().Ping(badCall)(ctx, middleware.Call{Session: s})
+			return m.Wrappers(nil).Ping(badCall)(ctx, middleware.Call{Session: s})
 		}, 0},
 		{"reset", false, func(m *pooldiag.Monitor, s middleware.Session) error {
-			return m.Wrappers().ResetSession(badCall)(ctx, middleware.Call{Session: s})
+			return m.Wrappers(nil).ResetSession(badCall)(ctx, middleware.Call{Session: s})
 		}, 0},
 		{"exec in a transaction", true, func(m *pooldiag.Monitor, s middleware.Session) error {
-			_, err := m.Wrappers().Exec(func(context.Context, middleware.Statement) (driver.Result, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
+			_, err := m.Wrappers(nil).Exec(func(context.Context, middleware.Statement) (driver.Result, error) { return nil, driver.ErrBadConn })(ctx, middleware.Statement{Session: s})
 			return err
 		}, 1},
 	}
@@ -292,13 +292,13 @@ func TestBadConnForgets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			mon := pooldiag.New(pooldiag.WithInterval(time.Hour))
 			defer mon.Close()
-			release := mon.Wrappers().Release(okCall) // as a chain with OpRelease does
+			release := mon.Wrappers(nil).Release(okCall) // as a chain with OpRelease does
 			s := fakeSession{id: 1, inTx: tt.inTx}
-			if err := mon.Wrappers().ResetSession(okCall)(ctx, middleware.Call{Session: s}); err != nil {
+			if err := mon.Wrappers(nil).ResetSession(okCall)(ctx, middleware.Call{Session: s}); err != nil {
 				t.Fatal(err)
 			}
 			if tt.inTx {
-				if err := mon.Wrappers().Begin(func(context.Context, middleware.Begin) error { return nil })(ctx, middleware.Begin{Session: s}); err != nil {
+				if err := mon.Wrappers(nil).Begin(func(context.Context, middleware.Begin) error { return nil })(ctx, middleware.Begin{Session: s}); err != nil {
 					t.Fatal(err)
 				}
 			}

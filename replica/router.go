@@ -160,7 +160,7 @@ func New(replicaDSNs []string, opts ...Option) (*Router, error) {
 
 // Wrappers routes statements and transactions; its rank places the Router last in the
 // chain (middleware.RankRouting).
-func (r *Router) Wrappers() middleware.Wrappers {
+func (r *Router) Wrappers(middleware.Connector) middleware.Wrappers {
 	return middleware.Wrappers{
 		Rank:         middleware.RankRouting,
 		Connect:      r.wrapConnect,

@@ -326,7 +326,7 @@ func TestConnectRetried(t *testing.T) {
 
 // Every call builds its own backoff: 100 goroutines retrying at once share nothing (-race).
 func TestConcurrentCallsShareNoBackoff(t *testing.T) {
-	exec := retry.New(fast).Wrappers().Exec(flakyExec)
+	exec := retry.New(fast).Wrappers(nil).Exec(flakyExec)
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for i := 0; i < 100; i++ {

@@ -99,7 +99,7 @@ func newTenancy(md mode, setting string, opts []Option) *tenancy {
 
 // Wrappers declares the tenant's state on every statement, transaction and raw access; its
 // rank places tenancy after retry and before replica routing.
-func (m *tenancy) Wrappers() middleware.Wrappers {
+func (m *tenancy) Wrappers(middleware.Connector) middleware.Wrappers {
 	return middleware.Wrappers{
 		Rank:    middleware.RankTenancy,
 		Exec:    m.wrapExec,

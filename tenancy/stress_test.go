@@ -87,7 +87,7 @@ func TestStressIsolation(t *testing.T) {
 // middleware, so they run with whatever search_path the pooled backend last had.
 func TestStressDetectsLeaks(t *testing.T) {
 	ids := tenants(t, "lk_", stressTenants)
-	schema := tenancy.Schema(tenancy.WithPrefix("lk_")).Wrappers()
+	schema := tenancy.Schema(tenancy.WithPrefix("lk_")).Wrappers(nil)
 	broken := middleware.Wrappers{Rank: middleware.RankTenancy,
 		Query: func(next middleware.QueryFunc) middleware.QueryFunc {
 			scoped := schema.Query(next)

@@ -55,7 +55,7 @@ type defaultTimeout struct {
 }
 
 // Wrappers wraps statements without rows (Exec); the other operations pass it by.
-func (t *defaultTimeout) Wrappers() middleware.Wrappers {
+func (t *defaultTimeout) Wrappers(middleware.Connector) middleware.Wrappers {
 	return middleware.Wrappers{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 		return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 			if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > t.d {

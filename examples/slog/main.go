@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pgprovider/pgprovider"
 	"github.com/pgprovider/pgprovider/middleware"
 	"github.com/pgprovider/pgprovider/middleware/pgslog"
@@ -42,10 +41,6 @@ func mask(_ int, v any) any {
 }
 
 func run(ctx context.Context, dsn string, out io.Writer) error {
-	cc, err := pgx.ParseConfig(dsn) // adds server.address, server.port, db.namespace (never the password)
-	if err != nil {
-		return err
-	}
 	h := slog.NewTextHandler(out, &slog.HandlerOptions{
 		Level: slog.LevelInfo,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr { // no timestamps, so runs compare
@@ -56,7 +51,6 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 		},
 	})
 	db, err := pgprovider.Open(dsn, pgprovider.WithMiddleware(pgslog.New(slog.New(h),
-		pgslog.WithConnConfig(cc),
 		pgslog.WithSlowThreshold(50*time.Millisecond), // statements taking 50 ms or more: warn
 		pgslog.WithArgs(mask),                         // without it, only the argument count is logged
 		pgslog.WithLevel(middleware.OpExec, slog.LevelInfo),

@@ -255,7 +255,7 @@ func (r *Recorder) Attempts() uint64 { return r.attempts.Load() }
 
 // Wrappers measures connects, statements, result sets, transactions and how long connections
 // are held; its rank places the recorder with the observability middleware, outermost.
-func (r *Recorder) Wrappers() middleware.Wrappers {
+func (r *Recorder) Wrappers(middleware.Connector) middleware.Wrappers {
 	return middleware.Wrappers{
 		Rank:         middleware.RankObserve,
 		Connect:      r.wrapConnect,

@@ -73,7 +73,7 @@ func collect(r *Recorder) stats {
 
 func TestRecorderMiddleware(t *testing.T) {
 	r := New()
-	if r.Wrappers().Rank != middleware.RankObserve || r.Start().IsZero() {
+	if r.Wrappers(nil).Rank != middleware.RankObserve || r.Start().IsZero() {
 		t.Fatal("rank/start")
 	}
 	dup := &pgconn.PgError{Code: "23505"}

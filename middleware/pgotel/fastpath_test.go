@@ -45,12 +45,12 @@ func newDirect(t *testing.T, sampler sdktrace.Sampler, opts ...pgotel.Option) *d
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(d.sr))
 	mw := pgotel.New(append([]pgotel.Option{pgotel.WithTracerProvider(tp), pgotel.WithRecorder(d.rec), pgotel.WithRootSpans(true),
 		pgotel.WithConnConfig(cc)}, opts...)...)
-	d.query = mw.Wrappers().Query(func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+	d.query = mw.Wrappers(nil).Query(func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 		d.inner = ctx
 		return nil, nil
 	})
-	d.end = mw.Wrappers().RowsEnd(func(ctx context.Context, e middleware.RowsEnd) error { return e.Err })
-	d.exec = mw.Wrappers().Exec(func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+	d.end = mw.Wrappers(nil).RowsEnd(func(ctx context.Context, e middleware.RowsEnd) error { return e.Err })
+	d.exec = mw.Wrappers(nil).Exec(func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
 		time.Sleep(2 * time.Millisecond)
 		return driver.RowsAffected(1), nil
 	})
@@ -127,11 +127,11 @@ func TestQuerySpanFoundThroughInnerContexts(t *testing.T) {
 	inner := pgotel.New(pgotel.WithTracerProvider(tp))
 	type k struct{}
 	var innerCtx context.Context
-	query := outer.Wrappers().Query(inner.Wrappers().Query(func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
+	query := outer.Wrappers(nil).Query(inner.Wrappers(nil).Query(func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
 		innerCtx = context.WithValue(ctx, k{}, 1)
 		return nil, nil
 	}))
-	end := outer.Wrappers().RowsEnd(inner.Wrappers().RowsEnd(func(context.Context, middleware.RowsEnd) error { return nil }))
+	end := outer.Wrappers(nil).RowsEnd(inner.Wrappers(nil).RowsEnd(func(context.Context, middleware.RowsEnd) error { return nil }))
 	s := middleware.Statement{Op: middleware.OpQuery, Session: session{}, SQL: "SELECT 1"}
 	if _, err := query(context.Background(), s); err != nil {
 		t.Fatal(err)

@@ -82,9 +82,9 @@ func WithQueryParameters(fn func(ordinal int, v any) (string, bool)) Option {
 func WithReturnedRows() Option { return func(c *config) { c.rows = true } }
 
 // WithConnConfig supplies the parsed configuration that server.address, server.port and the
-// database part of db.namespace come from. For [New] it is pgx.ParseConfig of the DSN the
-// Connector is built with (the middleware exists before its Connector); [NewProducer] can also
-// take (*pgprovider.Connector).ConnConfig().
+// database part of db.namespace come from. The middleware needs it only to name another server
+// than the one of the Connector it is built into, which it reads by itself; [NewProducer],
+// which is not built into a Connector, takes (*pgprovider.Connector).ConnConfig().
 func WithConnConfig(cfg *pgx.ConnConfig) Option { return func(c *config) { c.connCfg = cfg } }
 
 // WithSchema supplies the schema part of db.namespace for operations that declare no

@@ -293,11 +293,20 @@ func TestTransactionSpans(t *testing.T) {
 }
 
 func TestCancellationIsNotAnError(t *testing.T) {
-	e := setup(t, nil, nil)
+	var cancel context.CancelFunc
+	// Cancel once the statement is on its way, inside the tracing middleware: a machine too
+	// slow to connect within the delay must not cancel it before its span starts.
+	cancelSoon := middleware.Wrappers{Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
+		return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
+			timer := time.AfterFunc(100*time.Millisecond, cancel)
+			defer timer.Stop()
+			return next(ctx, s)
+		}
+	}}
+	e := setup(t, []middleware.Middleware{cancelSoon}, nil)
 	ctx, root := e.root(t)
-	ctx, cancel := context.WithCancel(ctx)
-	timer := time.AfterFunc(100*time.Millisecond, cancel)
-	defer timer.Stop()
+	ctx, cancel = context.WithCancel(ctx)
+	defer cancel()
 	_, err := e.db.ExecContext(ctx, "SELECT pg_sleep(30)")
 	root.End()
 	if !errors.Is(err, context.Canceled) {
@@ -458,7 +467,7 @@ func TestTransactionSpanAlwaysEnds(t *testing.T) {
 	e := setupAround(t, []middleware.Middleware{signal}, nil, nil)
 	mw := pgotel.New(pgotel.WithTracerProvider(e.tp))
 	ctx, root := e.root(t)
-	failing := mw.Wrappers().Begin(func(context.Context, middleware.Begin) error { return driver.ErrBadConn })
+	failing := mw.Wrappers(nil).Begin(func(context.Context, middleware.Begin) error { return driver.ErrBadConn })
 	if err := failing(ctx, middleware.Begin{Session: session{}}); !errors.Is(err, driver.ErrBadConn) {
 		t.Fatal(err)
 	}

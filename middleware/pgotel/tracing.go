@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgprovider/pgprovider/internal/recorder"
 	"github.com/pgprovider/pgprovider/internal/sqlscan"
 	"github.com/pgprovider/pgprovider/middleware"
@@ -65,8 +66,16 @@ func New(opts ...Option) *Middleware {
 		kind:   trace.WithSpanKind(trace.SpanKindClient),
 		stmts:  newStmtCache(stmtCacheSize),
 	}
-	m.base = append(m.base, keySystem.String(postgresqlName))
-	if cc := cfg.connCfg; cc != nil {
+	m.setServer(cfg.connCfg)
+	return m
+}
+
+// setServer sets the attributes every span carries: db.system.name, and the server and
+// database of cc (when not nil).
+func (m *Middleware) setServer(cc *pgx.ConnConfig) {
+	m.base = append([]attribute.KeyValue(nil), keySystem.String(postgresqlName))
+	m.dbName = ""
+	if cc != nil {
 		m.dbName = cc.Database
 		if cc.Host != "" {
 			m.base = append(m.base, keyServerAddr.String(cc.Host))
@@ -78,13 +87,20 @@ func New(opts ...Option) *Middleware {
 	m.txOpts = m.txStartOpts(m.dbName)
 	m.commitOpts = m.endTxOpts("COMMIT")
 	m.rollbackOpts = m.endTxOpts("ROLLBACK")
-	return m
 }
 
 // Wrappers traces statements, prepares and transactions, and records metrics into the
 // recorder of [WithRecorder]; its rank places the middleware with the observability
-// middleware, outermost.
-func (m *Middleware) Wrappers() middleware.Wrappers {
+// middleware, outermost. Its spans name the server and database of the Connector c it is
+// built into, unless [WithConnConfig] named them.
+func (m *Middleware) Wrappers(c middleware.Connector) middleware.Wrappers {
+	if c != nil && m.cfg.connCfg == nil {
+		if cc := c.ConnConfig(); cc != nil {
+			cp := *m // this Connector's server: the caches and the recorder stay shared
+			cp.setServer(cc)
+			m = &cp
+		}
+	}
 	w := middleware.Wrappers{
 		Rank:     middleware.RankObserve,
 		Exec:     m.wrapExec,
@@ -414,7 +430,7 @@ func (m *Middleware) wrapConnect(next middleware.CallFunc) middleware.CallFunc {
 	if m.rec == nil {
 		return next
 	}
-	return m.rec.Wrappers().Connect(next)
+	return m.rec.Wrappers(nil).Connect(next)
 }
 
 // wrapRelease records how long the connection was used (db.client.connection.use_time).
@@ -422,5 +438,5 @@ func (m *Middleware) wrapRelease(next middleware.CallFunc) middleware.CallFunc {
 	if m.rec == nil {
 		return next
 	}
-	return m.rec.Wrappers().Release(next)
+	return m.rec.Wrappers(nil).Release(next)
 }

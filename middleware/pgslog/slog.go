@@ -36,7 +36,6 @@ type config struct {
 	slow    time.Duration
 	args    func(ordinal int, v any) any
 	errMsgs bool
-	cc      *pgx.ConnConfig
 }
 
 // Option configures [New].
@@ -60,10 +59,6 @@ func WithArgs(redact func(ordinal int, v any) any) Option { return func(c *confi
 // WithErrorMessages adds server error messages (which can quote values from the statement)
 // to failed operations' records.
 func WithErrorMessages() Option { return func(c *config) { c.errMsgs = true } }
-
-// WithConnConfig adds server.address, server.port and db.namespace from the parsed
-// configuration (never its password).
-func WithConnConfig(cc *pgx.ConnConfig) Option { return func(c *config) { c.cc = cc } }
 
 // Logger is the logging middleware. Build it with [New].
 type Logger struct {
@@ -95,16 +90,22 @@ func New(l *slog.Logger, opts ...Option) *Logger {
 		}
 	}
 	lg.base = []slog.Attr{slog.String("db.system.name", "postgresql")}
-	if cc := cfg.cc; cc != nil {
-		lg.base = append(lg.base, slog.String("server.address", cc.Host), slog.Int("server.port", int(cc.Port)),
-			slog.String("db.namespace", cc.Database))
-	}
 	return lg
 }
 
 // Wrappers logs connects, statements, result sets and transactions; its rank places the
-// logger with the observability middleware, outermost.
-func (l *Logger) Wrappers() middleware.Wrappers {
+// logger with the observability middleware, outermost. Every record names the server
+// (server.address, server.port) and database (db.namespace) of the Connector c it is built
+// into, never its password.
+func (l *Logger) Wrappers(c middleware.Connector) middleware.Wrappers {
+	if c != nil {
+		if cc := c.ConnConfig(); cc != nil {
+			cp := *l // this Connector's server
+			cp.base = append(append([]slog.Attr(nil), l.base...), slog.String("server.address", cc.Host),
+				slog.Int("server.port", int(cc.Port)), slog.String("db.namespace", cc.Database))
+			l = &cp
+		}
+	}
 	return middleware.Wrappers{
 		Rank:     middleware.RankObserve,
 		Connect:  l.wrapConnect,

@@ -60,11 +60,6 @@ func open(t *testing.T, dsn string, opts ...pgslog.Option) (*sql.DB, *buffer) {
 	t.Helper()
 	buf := &buffer{}
 	l := slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cc, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts = append([]pgslog.Option{pgslog.WithConnConfig(cc)}, opts...)
 	db, err := pgprovider.Open(dsn, pgprovider.WithMiddleware(pgslog.New(l, opts...)))
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +206,7 @@ func TestDisabledLevelLogsNothing(t *testing.T) {
 	if n := len(buf.records(t)); n != 0 {
 		t.Fatalf("%d records", n)
 	}
-	if pgslog.New(nil).Wrappers().Rank != middleware.RankObserve {
+	if pgslog.New(nil).Wrappers(nil).Rank != middleware.RankObserve {
 		t.Fatal("rank")
 	}
 }
