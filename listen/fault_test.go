@@ -119,6 +119,42 @@ func TestGapAfterReconnect(t *testing.T) {
 	}
 }
 
+// TestGapAfterNetworkCut: a connection that ends without a word from the server (a FIN or
+// a reset from the network) is noticed at once, and reconnected.
+func TestGapAfterNetworkCut(t *testing.T) {
+	node := shared(t)
+	db := openDB(t, node.DSN())
+	for _, tt := range []struct {
+		name string
+		cut  func(*faultproxy.Proxy)
+	}{
+		{"FIN", (*faultproxy.Proxy).CloseAll},
+		{"RST", (*faultproxy.Proxy).ResetAll},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := faultproxy.New(node.Host + ":" + itoa(node.Port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			opt, states := stateWatcher()
+			l := newListener(t, proxyDSN(node, p), opt, listen.WithPing(0, 0)) // no ping: the read must see it
+			s := subscribe(t, l, "cut")
+			expectGap(t, s, listen.GapInitial)
+			awaitConnected(t, states)
+			tt.cut(p)
+			if g := expectGap(t, s, listen.GapReconnect); g.Err == nil {
+				t.Fatalf("gap without cause: %+v", g)
+			}
+			notify(t, db, "cut", "after")
+			expectPayload(t, s, "after")
+			if st := l.Stats(); st.Reconnects != 1 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
 func TestCloseIsBounded(t *testing.T) {
 	node := shared(t)
 	tests := []struct {

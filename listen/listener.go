@@ -49,7 +49,6 @@ type Listener struct {
 
 	act   activity // used by the reader goroutine only
 	stats counters
-	wire  bool // read with the own protocol reader (measurement only)
 }
 
 type counters struct {
@@ -116,7 +115,7 @@ func FromConnector(c *pgprovider.Connector, opts ...Option) (*Listener, error) {
 
 func newListener(base *pgx.ConnConfig, before func(context.Context, *pgx.ConnConfig) error, opts []Option) *Listener {
 	l := &Listener{cfg: defaultConfig(), base: base, before: before, act: activity{epoch: time.Now()},
-		done: make(chan struct{}), closed: make(chan struct{}), chans: map[string]*channel{}, wire: useWire()}
+		done: make(chan struct{}), closed: make(chan struct{}), chans: map[string]*channel{}}
 	for _, o := range opts {
 		if o != nil {
 			o(&l.cfg)

@@ -2,6 +2,7 @@ package listen
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"time"
 
@@ -91,31 +92,37 @@ func (l *Listener) dialFailed(err error) {
 	}
 }
 
-// link is one connection of the listener, read by pgconn (pgconnLink) or by the listener's
-// own protocol reader after pgconn connected (wireLink). Every socket dialed for it (the
-// connection itself, and the one pgconn opens to send a cancel request when it closes the
-// connection after an error) is closed when its context is cancelled.
-type link interface {
-	backendPID() uint32
-	netConn() net.Conn                           // for the read deadlines of wake-ups and idle checks
-	wait() error                                 // reads until a read fails, delivering notifications
-	query(ctx context.Context, sql string) error // a simple query bounded by ctx, delivering notifications
-	broken(err error) bool                       // err, from wait or query, left the connection unusable
-	close()
+// conn is one connection of the listener: pgconn opened it (authentication, TLS, multi-host,
+// target_session_attrs) and handed it over (SyncConn, Hijack) to the listener's protocol
+// reader (wire.go). Every socket dialed for it is closed when its context is cancelled, so
+// that Close interrupts any dial, read or write at once.
+type conn struct {
+	l      *Listener
+	w      *wire
+	cancel context.CancelFunc
 }
 
-// dial opens a connection with pgconn (authentication, TLS, multi-host, target_session_attrs).
-func (l *Listener) dial() (link, error) {
+func (l *Listener) dial() (*conn, error) {
 	connCtx, cancel := context.WithCancel(l.runCtx)
 	pc, err := l.connect(connCtx)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	if l.wire {
-		return l.hijack(pc, cancel)
+	ctx, cc := context.WithTimeout(connCtx, defaultDialTimeout)
+	defer cc()
+	if err := pc.SyncConn(ctx); err != nil {
+		_ = pc.Close(ctx)
+		cancel()
+		return nil, err
 	}
-	return &pgconnLink{pc: pc, cancel: cancel}, nil
+	hc, err := pc.Hijack()
+	if err != nil {
+		_ = pc.Close(ctx)
+		cancel()
+		return nil, err
+	}
+	return &conn{l: l, w: newWire(hc), cancel: cancel}, nil
 }
 
 func (l *Listener) connect(connCtx context.Context) (*pgconn.PgConn, error) {
@@ -137,15 +144,11 @@ func (l *Listener) connect(connCtx context.Context) (*pgconn.PgConn, error) {
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = defaultAppName
 	}
-	cfg.OnNotification = l.deliver
 	dial := cfg.DialFunc
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		defer context.AfterFunc(connCtx, cancel)()
 		nc, err := dial(ctx, network, addr)
 		if err == nil {
 			context.AfterFunc(connCtx, func() { _ = nc.Close() })
@@ -161,59 +164,65 @@ func (l *Listener) connect(connCtx context.Context) (*pgconn.PgConn, error) {
 	return pgconn.ConnectConfig(ctx, &cfg.Config)
 }
 
-// pgconnLink is a connection read by pgconn: the reader waits in WaitForNotification and
-// pgconn hands every notification to deliver (OnNotification).
-type pgconnLink struct {
-	pc     *pgconn.PgConn
-	cancel context.CancelFunc
-}
-
-func (c *pgconnLink) backendPID() uint32 { return c.pc.PID() }
-func (c *pgconnLink) netConn() net.Conn  { return c.pc.Conn() }
-
-// wait reads the connection until a read fails. With the background context pgconn sets up
-// no context watching per call: the hot loop is pgconn's message reader and deliver.
-func (c *pgconnLink) wait() error {
+// wait reads the connection until a read fails: a timeout (a deadline of ours, after which
+// the stream is intact) or a lost connection. A message the server sends on its own other
+// than a notification is either harmless (ParameterStatus, NoticeResponse) or an error that
+// ends the session (terminated, shut down).
+func (c *conn) wait() error {
 	for {
-		if err := c.pc.WaitForNotification(context.Background()); err != nil {
+		typ, body, err := c.w.next()
+		if err != nil {
 			return err
+		}
+		switch typ {
+		case 'A':
+			c.l.deliver(body)
+		case 'E':
+			c.w.done()
+			c.w.err = parseError(body) // FATAL: the server closes the connection
+			return c.w.err
+		case 'S', 'N':
+		default:
+			c.w.err = fmt.Errorf("%w: %q while waiting", errProtocol, typ)
+			return c.w.err
 		}
 	}
 }
 
-func (c *pgconnLink) query(ctx context.Context, sql string) error {
-	return c.pc.Exec(ctx, sql).Close()
-}
-
-// broken: pgconn closes the connection on every error but a read timeout (which leaves the
-// stream intact however much of a message was read) and a statement's error.
-func (c *pgconnLink) broken(err error) bool {
-	return c.pc.IsClosed() || pgerror.Classify(err).Connection()
-}
-
-// close sends Terminate when the connection is still usable, then closes every socket and
-// waits (briefly) for pgconn's clean-up.
-func (c *pgconnLink) close() {
-	if !c.pc.IsClosed() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		_ = c.pc.Close(ctx)
-		cancel()
+// query runs sql as a simple query, bounded by ctx (its deadline, and its cancellation).
+// Notifications that arrive meanwhile are delivered.
+func (c *conn) query(ctx context.Context, sql string) error {
+	dl, _ := ctx.Deadline()
+	if err := c.w.conn.SetDeadline(dl); err != nil {
+		return err
 	}
+	defer context.AfterFunc(ctx, func() { _ = c.w.conn.SetDeadline(time.Unix(1, 0)) })()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.w.query(sql, c.l.deliver)
+}
+
+// broken reports whether err, returned by wait or query, left the connection unusable: the
+// reader lost the stream (anything but a read timeout in wait, a deadline of ours, or a
+// statement the server refused and followed with ReadyForQuery), or pgerror classifies err
+// as a connection or server failure.
+func (c *conn) broken(err error) bool {
+	return c.w.err != nil || pgerror.Classify(err).Connection()
+}
+
+// close sends Terminate, best effort and briefly, and closes every socket.
+func (c *conn) close() {
+	c.w.close()
 	c.cancel()
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
-	select {
-	case <-c.pc.CleanupDone():
-	case <-t.C:
-	}
 }
 
 // serve LISTENs every subscribed channel on c, then waits for notifications, applies
 // channel changes and pings when idle, until the connection fails or the listener closes.
 // established reports whether the initial LISTENs succeeded.
-func (l *Listener) serve(pc link, lostErr error, lostAt time.Time) (established bool, err error) {
+func (l *Listener) serve(pc *conn, lostErr error, lostAt time.Time) (established bool, err error) {
 	l.mu.Lock()
-	l.pid = pc.backendPID()
+	l.pid = pc.w.pid
 	l.resetChannelsLocked()
 	l.mu.Unlock()
 	if err := l.reconcile(pc, lostErr, lostAt); err != nil {
@@ -223,11 +232,11 @@ func (l *Listener) serve(pc link, lostErr error, lostAt time.Time) (established 
 	l.mu.Lock()
 	l.connected, l.permErr = true, nil
 	l.mu.Unlock()
-	l.state(State{Connected: true, BackendPID: pc.backendPID()})
+	l.state(State{Connected: true, BackendPID: pc.w.pid})
 	l.act.touch()
 	l.act.seen = l.stats.received.Load()
 
-	nc := pc.netConn()
+	nc := pc.w.conn
 	for {
 		// Arm the idle deadline before the wait is published: a wake-up (which moves the
 		// deadline into the past) can then never be overwritten.
@@ -275,15 +284,21 @@ func (l *Listener) serve(pc link, lostErr error, lostAt time.Time) (established 
 	}
 }
 
-// deliver hands a notification to the channel's active subscriptions. It runs on the reader
-// goroutine (pgconn's OnNotification), never blocks on a subscriber and takes no lock but
-// the route table's read lock.
-func (l *Listener) deliver(_ *pgconn.PgConn, n *pgconn.Notification) {
+// deliver hands a NotificationResponse body, parsed in place, to the channel's active
+// subscriptions: one allocation (the payload; the channel name is the channel's own). It runs
+// on the reader goroutine, never blocks on a subscriber and takes no lock but the route
+// table's read lock.
+func (l *Listener) deliver(body []byte) {
 	l.stats.received.Add(1) // also the reader's activity signal: no clock read per message
+	pid, channel, payload, ok := parseNotification(body)
+	if !ok {
+		return
+	}
 	l.rmu.RLock()
-	if ch := l.chans[n.Channel]; ch != nil {
+	if ch := l.chans[string(channel)]; ch != nil { // no allocation for the lookup
+		ev := Event{Channel: ch.name, Payload: string(payload), PID: pid}
 		for _, s := range ch.subs {
-			if s.push(Event{Channel: ch.name, Payload: n.Payload, PID: n.PID}) {
+			if s.push(ev) {
 				l.stats.dropped.Add(1)
 			}
 		}
@@ -291,9 +306,9 @@ func (l *Listener) deliver(_ *pgconn.PgConn, n *pgconn.Notification) {
 	l.rmu.RUnlock()
 }
 
-// ping runs an empty query bounded by the ping timeout. pgconn closes the connection when it
-// fails or times out, so a half-open connection ends in a reconnect.
-func (l *Listener) ping(pc link) error {
+// ping runs an empty query bounded by the ping timeout. A ping that fails or times out ends
+// the connection, so a half-open connection ends in a reconnect.
+func (l *Listener) ping(pc *conn) error {
 	l.stats.pings.Add(1)
 	ctx, cancel := context.WithTimeout(l.runCtx, l.cfg.pingTimeout)
 	defer cancel()

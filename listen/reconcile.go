@@ -34,7 +34,7 @@ func (l *Listener) resetChannelsLocked() {
 // their initial gap and the subscriptions that lived through a lost connection get a
 // reconnect gap. Only work queued by a change costs anything: a Subscribe is one LISTEN
 // (shared with the Subscribe calls made meanwhile), whatever the number of channels.
-func (l *Listener) reconcile(pc link, lostErr error, lostAt time.Time) error {
+func (l *Listener) reconcile(pc *conn, lostErr error, lostAt time.Time) error {
 	for {
 		l.mu.Lock()
 		l.dirty = false
@@ -84,7 +84,7 @@ func (l *Listener) reconcile(pc link, lostErr error, lostAt time.Time) error {
 // listen LISTENs batch in one round trip. When the server refuses one of the statements
 // (all of the batch is then rolled back: it runs as one implicit transaction), it tries them
 // one by one, and a channel the server refuses fails its pending Subscribe calls.
-func (l *Listener) listen(pc link, batch []*channel, lostErr error, lostAt time.Time) error {
+func (l *Listener) listen(pc *conn, batch []*channel, lostErr error, lostAt time.Time) error {
 	if err := l.exec(pc, "LISTEN ", batch); err != nil {
 		if pc.broken(err) {
 			return err
@@ -149,7 +149,7 @@ func (l *Listener) refused(ch *channel, err error) error {
 
 // unlisten UNLISTENs batch in one round trip. Any error ends the connection: the next one
 // LISTENs only what is subscribed.
-func (l *Listener) unlisten(pc link, batch []*channel) error {
+func (l *Listener) unlisten(pc *conn, batch []*channel) error {
 	if err := l.exec(pc, "UNLISTEN ", batch); err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (l *Listener) unlisten(pc link, batch []*channel) error {
 // exec sends verb for every channel of batch as one simple-protocol query (names quoted with
 // pgx.Identifier), bounded by the operation timeout and interrupted by Close. Notifications
 // that arrive meanwhile are delivered.
-func (l *Listener) exec(pc link, verb string, batch []*channel) error {
+func (l *Listener) exec(pc *conn, verb string, batch []*channel) error {
 	var b strings.Builder
 	for i, ch := range batch {
 		if i > 0 {

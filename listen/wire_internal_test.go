@@ -115,3 +115,27 @@ func TestWireBigMessageCut(t *testing.T) {
 		t.Fatalf("absurd length: %v, allocated %d", err, cap(w2.big))
 	}
 }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestWireEOFIsFinal: a connection closed by the peer ends the stream for good (a read
+// deadline does not).
+func TestWireEOFIsFinal(t *testing.T) {
+	client, server := net.Pipe()
+	t.Cleanup(func() { client.Close() })
+	w := &wire{conn: client, rd: bufio.NewReaderSize(client, 16)}
+	server.Close()
+	_, _, err := w.next()
+	if err == nil || isTimeout(err) || w.err == nil {
+		t.Fatalf("after EOF: %v, sticky %v", err, w.err)
+	}
+	if _, _, err2 := w.next(); err2 != err {
+		t.Fatalf("the failure does not stick: %v", err2)
+	}
+	if err := w.query("", func([]byte) {}); err != w.err {
+		t.Fatalf("query on a broken stream: %v", err)
+	}
+}

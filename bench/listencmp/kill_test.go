@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
-	"github.com/pgprovider/pgprovider/bench/listencmp/oldlisten"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
 	"github.com/pgprovider/pgprovider/listen"
 )
@@ -31,18 +30,10 @@ type killCandidate struct {
 }
 
 func killCandidates() []killCandidate {
-	return []killCandidate{
-		{"pgprovider listen (pgconn reader)", startKillNew},
-		{"pgprovider listen with its own protocol reader", func(ctx context.Context, dsn, channel string) (*killable, error) {
-			os.Setenv("PGPROVIDER_LISTEN_READER", "wire")
-			defer os.Unsetenv("PGPROVIDER_LISTEN_READER")
-			return startKillNew(ctx, dsn, channel)
-		}},
-		{"pgprovider listen before (own protocol reader)", startKillOld},
-	}
+	return []killCandidate{{"pgprovider listen", startKillNew}}
 }
 
-// Both listeners reconnect at once after a lost connection (the first dial after it is
+// The listener reconnects at once after a lost connection (the first dial after it is
 // immediate), so the backoff settings do not enter the figures.
 
 func startKillNew(ctx context.Context, dsn, channel string) (*killable, error) {
@@ -78,44 +69,10 @@ func startKillNew(ctx context.Context, dsn, channel string) (*killable, error) {
 	}, nil
 }
 
-func startKillOld(ctx context.Context, dsn, channel string) (*killable, error) {
-	l, err := oldlisten.New(dsn)
-	if err != nil {
-		return nil, err
-	}
-	sub, err := l.Subscribe(ctx, channel)
-	if err != nil {
-		return nil, errors.Join(err, l.Close(ctx))
-	}
-	next := func(ctx context.Context) (oldlisten.Event, error) {
-		select {
-		case ev := <-sub.C():
-			return ev, nil
-		case <-ctx.Done():
-			return oldlisten.Event{}, ctx.Err()
-		}
-	}
-	if ev, err := next(ctx); err != nil || !ev.IsGap() || ev.Gap.Reason != oldlisten.GapInitial {
-		return nil, errors.Join(fmt.Errorf("first event %+v %v, want the initial gap", ev, err), l.Close(ctx))
-	}
-	return &killable{
-		pid: func() uint32 { return l.Stats().BackendPID },
-		awaitGap: func(ctx context.Context) error {
-			ev, err := next(ctx)
-			if err == nil && (!ev.IsGap() || ev.Gap.Reason != oldlisten.GapReconnect) {
-				err = fmt.Errorf("got %+v, want a reconnect gap", ev)
-			}
-			return err
-		},
-		stop: l.Close,
-	}, nil
-}
-
-// TestKillToGap measures, for the listener as it is and as it was before it read its
-// connection with pgconn, the time from pg_terminate_backend on the listener's backend (the
+// TestKillToGap measures the time from pg_terminate_backend on the listener's backend (the
 // call's start, on an open admin connection) to the reconnect gap at the subscriber: the
 // error seen, a new connection dialed and authenticated, LISTEN acknowledged on it, the gap
-// handed over. The kills alternate between the two listeners. With PGPROVIDER_MEASURE=1 it
+// handed over. With several candidates the kills alternate between them. With PGPROVIDER_MEASURE=1 it
 // takes LISTEN_KILLS (default 100) kills per listener and prints a markdown table; otherwise
 // 5 each, as a smoke test.
 func TestKillToGap(t *testing.T) {

@@ -21,7 +21,6 @@ import (
 	"github.com/lib/pq"
 	"go.uber.org/goleak"
 
-	"github.com/pgprovider/pgprovider/bench/listencmp/oldlisten"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
 	"github.com/pgprovider/pgprovider/listen"
 )
@@ -59,18 +58,13 @@ type candidate struct {
 	name  string
 	start startFunc
 	ours  bool // the pgprovider configuration the smoke test asserts on
-	old   bool // the same configuration of the listener before the pgconn reader
-	wire  bool // the same listener reading with its own protocol reader
 	other bool // a competitor the smoke test compares with
 }
 
 func candidates() []candidate {
 	return []candidate{
 		{name: "pgprovider listen, WithBufferSize(65536)", start: startPgprovider(listen.WithBufferSize(1 << 16)), ours: true},
-		{name: "pgprovider listen with its own protocol reader, WithBufferSize(65536)", start: withWire(startPgprovider(listen.WithBufferSize(1 << 16))), wire: true},
-		{name: "pgprovider listen before (own protocol reader), Buffer(65536)", start: startOld(oldlisten.Buffer(1 << 16)), old: true},
 		{name: "pgprovider listen, default buffer (256)", start: startPgprovider()},
-		{name: "pgprovider listen before (own protocol reader), default buffer (256)", start: startOld()},
 		{name: "lib/pq Listener v1.12.3", start: startPQ, other: true},
 		{name: "jackc/pgxlisten (count in handler)", start: startPgxlisten, other: true},
 	}
@@ -110,62 +104,6 @@ func startPgprovider(opts ...listen.Option) startFunc {
 		}()
 		return func(ctx context.Context) error {
 			err := l.Close(ctx) // closes C once every goroutine has exited
-			select {
-			case <-done:
-				return err
-			case <-ctx.Done():
-				return errors.Join(err, ctx.Err())
-			}
-		}, nil
-	}
-}
-
-// withWire starts a listener that reads with its own protocol reader (wire.go) instead of
-// pgconn; the listen package reads the variable in New.
-func withWire(start startFunc) startFunc {
-	return func(ctx context.Context, dsn, channel string, s sink) (func(context.Context) error, error) {
-		os.Setenv("PGPROVIDER_LISTEN_READER", "wire")
-		defer os.Unsetenv("PGPROVIDER_LISTEN_READER")
-		return start(ctx, dsn, channel, s)
-	}
-}
-
-// startOld runs the listener as it was before it read its connection with pgconn (a copy in
-// package oldlisten), for the side-by-side figures in RESULTS-listen.md.
-func startOld(opts ...oldlisten.SubOption) startFunc {
-	return func(ctx context.Context, dsn, channel string, s sink) (func(context.Context) error, error) {
-		l, err := oldlisten.New(dsn)
-		if err != nil {
-			return nil, err
-		}
-		sub, err := l.Subscribe(ctx, channel, opts...)
-		if err != nil {
-			return nil, errors.Join(err, l.Close(ctx))
-		}
-		select {
-		case ev := <-sub.C():
-			if !ev.IsGap() || ev.Gap.Reason != oldlisten.GapInitial {
-				return nil, errors.Join(fmt.Errorf("first event %+v, want the initial gap", ev), l.Close(ctx))
-			}
-		case <-ctx.Done():
-			return nil, errors.Join(ctx.Err(), l.Close(context.Background()))
-		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for ev := range sub.C() {
-				switch {
-				case !ev.IsGap():
-					s.note(ev.Notification.Payload)
-				case ev.Gap.Reason == oldlisten.GapOverflow:
-					s.lost(ev.Gap.Dropped)
-				default:
-					s.fail(fmt.Errorf("unexpected %v gap: %v", ev.Gap.Reason, ev.Gap.Err))
-				}
-			}
-		}()
-		return func(ctx context.Context) error {
-			err := l.Close(ctx)
 			select {
 			case <-done:
 				return err
@@ -528,7 +466,6 @@ func TestListenerComparison(t *testing.T) {
 	b.WriteString("| listener | notifications/s (best) | median | runs | client CPU per notification (median) | dropped (best run) | p50 latency | p99 latency |\n")
 	b.WriteString("|---|---:|---:|---|---:|---:|---:|---:|\n")
 	var ours, others float64
-	var ourRes, oldRes, wireRes *result
 	for i, c := range cands {
 		res := &results[i]
 		rate, _ := res.best()
@@ -541,12 +478,7 @@ func TestListenerComparison(t *testing.T) {
 			float64(medianDuration(res.cpu))/float64(time.Microsecond),
 			res.dropped, micros(percentile(res.lat, 0.5)), micros(percentile(res.lat, 0.99)))
 		switch {
-		case c.old:
-			oldRes = res
-		case c.wire:
-			wireRes = res
 		case c.ours:
-			ourRes = res
 			ours = rate
 			if res.total != 0 {
 				t.Errorf("%s dropped %d notifications", c.name, res.total)
@@ -555,19 +487,6 @@ func TestListenerComparison(t *testing.T) {
 			others = max(others, rate)
 		}
 	}
-	var b2 strings.Builder
-	ratio := func(what string, a, b *result) {
-		if a == nil || b == nil {
-			return
-		}
-		ab, _ := a.best()
-		bb, _ := b.best()
-		fmt.Fprintf(&b2, "\n%s: throughput best ×%.3f, median ×%.3f; client CPU per notification (median) ×%.3f.\n",
-			what, ab/bb, a.median()/b.median(), float64(medianDuration(a.cpu))/float64(medianDuration(b.cpu)))
-	}
-	ratio("pgconn reader / own protocol reader, same listener (buffer 65536)", ourRes, wireRes)
-	ratio("pgconn reader / the listener before (buffer 65536)", ourRes, oldRes)
-	b.WriteString(b2.String())
 	if measure {
 		fmt.Print("\n", b.String(), "\n")
 	} else {

@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
-	"github.com/pgprovider/pgprovider/bench/listencmp/oldlisten"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
 	"github.com/pgprovider/pgprovider/listen"
 )
@@ -62,22 +61,6 @@ func newListen(ctx context.Context, dsn string) (func(context.Context, string) e
 		return nil, nil, err
 	}
 	if _, err := l.Subscribe(ctx, "warm"); err != nil { // the dial is not part of the figures
-		return nil, nil, errors.Join(err, l.Close(ctx))
-	}
-	return func(ctx context.Context, ch string) error {
-			_, err := l.Subscribe(ctx, ch)
-			return err
-		}, func() {
-			_ = l.Close(context.Background())
-		}, nil
-}
-
-func oldListen(ctx context.Context, dsn string) (func(context.Context, string) error, func(), error) {
-	l, err := oldlisten.New(dsn)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := l.Subscribe(ctx, "warm"); err != nil {
 		return nil, nil, errors.Join(err, l.Close(ctx))
 	}
 	return func(ctx context.Context, ch string) error {
@@ -159,10 +142,8 @@ func machine(ctx context.Context, dsn string) string {
 		version, runtime.Version(), runtime.NumCPU(), cpu, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, load)
 }
 
-// TestListenScale measures subscribing at several channel counts, the re-LISTEN after a lost
-// connection and the memory per subscription, for the listen package as it is and as it was
-// before (package oldlisten, its own protocol reader and a route table rebuilt per LISTEN),
-// against raw LISTEN on a pgx connection. Each round runs every case once, each round in
+// TestListenScale measures subscribing at several channel counts against raw LISTEN on a pgx
+// connection, the re-LISTEN after a lost connection and the memory per subscription. Each round runs every case once, each round in
 // another order; the best of the rounds is reported. With PGPROVIDER_MEASURE=1: 10, 1 000 and
 // 10 000 channels (LISTEN_SCALE_MAX), 3 rounds (LISTEN_ROUNDS), 5 kills; otherwise 10 and 300
 // channels, one round, one kill, with bounds that catch a collapse only.
@@ -185,14 +166,12 @@ func TestListenScale(t *testing.T) {
 
 	raw := subscriber{name: "raw LISTEN on one pgx.Conn, one per round trip", open: rawPgx}
 	ours := subscriber{name: "listen Subscribe", concurrent: true, open: newListen}
-	old := subscriber{name: "listen before (per-LISTEN route rebuild)", concurrent: true, open: oldListen}
 	out.WriteString("Subscribe, best of " + strconv.Itoa(rounds) + " interleaved rounds (total time for n channels; ×: against raw LISTEN):\n\n")
-	out.WriteString("| n | raw LISTEN | Subscribe, one after another | ×raw | Subscribe, 8 goroutines | ×raw | before: one after another | ×raw | before: 8 goroutines | ×raw |\n")
-	out.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	out.WriteString("| n | raw LISTEN | Subscribe, one after another | ×raw | Subscribe, 8 goroutines | ×raw |\n")
+	out.WriteString("|---:|---:|---:|---:|---:|---:|\n")
 	for _, n := range sizes {
 		cells := []*cell{
 			{name: "raw", s: raw}, {name: "seq", s: ours}, {name: "par", s: ours, parallel: true},
-			{name: "old seq", s: old}, {name: "old par", s: old, parallel: true},
 		}
 		for r := range rounds {
 			for k := range cells {
@@ -310,7 +289,6 @@ func snapshot() memStats {
 // memory measures the heap, stack and goroutines that n idle subscriptions add, with their
 // initial gap still in C and after the subscriber read it.
 func memory(t *testing.T, ctx context.Context, dsn string, n int, measure bool, out *strings.Builder) {
-	type subscription interface{ drain() }
 	measureOne := func(open func() (sub func(string) (func(), error), close func(), err error)) (withGap, idle, base memStats) {
 		sub, closeFn, err := open()
 		if err != nil {
@@ -350,22 +328,6 @@ func memory(t *testing.T, ctx context.Context, dsn string, n int, measure bool, 
 			return func() { <-s.C() }, nil
 		}, func() { _ = l.Close(context.Background()) }, nil
 	}
-	old := func() (func(string) (func(), error), func(), error) {
-		l, err := oldlisten.New(dsn)
-		if err != nil {
-			return nil, nil, err
-		}
-		if _, err := l.Subscribe(ctx, "warm"); err != nil {
-			return nil, nil, err
-		}
-		return func(ch string) (func(), error) {
-			s, err := l.Subscribe(ctx, ch)
-			if err != nil {
-				return nil, err
-			}
-			return func() { <-s.C() }, nil
-		}, func() { _ = l.Close(context.Background()) }, nil
-	}
 	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
 	fmt.Fprintf(out, "Memory of %d subscriptions on distinct channels (runtime.ReadMemStats after GC, before and after subscribing; default buffer):\n\n", n)
 	out.WriteString("| listener | heap per subscription, initial gap unread | heap per subscription, idle | goroutine stacks per subscription | goroutines added |\n|---|---:|---:|---:|---:|\n")
@@ -373,7 +335,7 @@ func memory(t *testing.T, ctx context.Context, dsn string, n int, measure bool, 
 		name string
 		open func() (func(string) (func(), error), func(), error)
 		ours bool
-	}{{"listen", ours, true}, {"listen before", old, false}} {
+	}{{"listen", ours, true}} {
 		withGap, idle, base := measureOne(c.open)
 		fmt.Fprintf(out, "| %s | %.0f B | %.0f B | %.0f B | %d |\n", c.name, per(withGap.heap, base.heap), per(idle.heap, base.heap),
 			per(idle.stack, base.stack), idle.goroutines-base.goroutines)
