@@ -10,12 +10,12 @@ import (
 	"sync"
 )
 
-// DriverName is the name pgprovider registers with database/sql.
-const DriverName = "pgprovider"
+// driverName is the name pgprovider registers with database/sql.
+const driverName = "pgprovider"
 
 func init() {
-	if !slices.Contains(sql.Drivers(), DriverName) {
-		sql.Register(DriverName, &Driver{})
+	if !slices.Contains(sql.Drivers(), driverName) {
+		sql.Register(driverName, &Driver{})
 	}
 }
 

@@ -19,16 +19,16 @@ type Pinger interface {
 	PingContext(ctx context.Context) error
 }
 
-// Status values of a [Report] and of each [Result].
+// The status values of a Report and of each Result.
 const (
-	StatusOK   = "ok"
-	StatusFail = "fail"
+	statusOK   = "ok"
+	statusFail = "fail"
 )
 
 // Result is the outcome of one check.
 type Result struct {
 	Name       string  `json:"name"`
-	Status     string  `json:"status"`
+	Status     string  `json:"status"` // "ok" or "fail"
 	Critical   bool    `json:"critical"`
 	DurationMS float64 `json:"duration_ms"`
 	Error      string  `json:"error,omitempty"`
@@ -37,7 +37,7 @@ type Result struct {
 
 // Report is the JSON body of a probe: the overall status and every check.
 type Report struct {
-	Status    string    `json:"status"`
+	Status    string    `json:"status"` // "ok" or "fail" (see OK)
 	Checks    []Result  `json:"checks"`
 	CheckedAt time.Time `json:"checked_at"`
 	// Cached reports an answer served from the cache (see [WithCacheTTL]).
@@ -45,7 +45,7 @@ type Report struct {
 }
 
 // OK reports whether every critical check passed.
-func (r Report) OK() bool { return r.Status == StatusOK }
+func (r Report) OK() bool { return r.Status == statusOK }
 
 type check struct {
 	name     string
@@ -152,8 +152,8 @@ func (h *Handler) Check(ctx context.Context) Report {
 		h.mu.Unlock()
 		return rep
 	case <-ctx.Done():
-		return Report{Status: StatusFail, CheckedAt: h.cfg.now(),
-			Checks: []Result{{Name: "probe", Status: StatusFail, Error: ctx.Err().Error()}}}
+		return Report{Status: statusFail, CheckedAt: h.cfg.now(),
+			Checks: []Result{{Name: "probe", Status: statusFail, Error: ctx.Err().Error()}}}
 	}
 }
 
@@ -177,7 +177,7 @@ type indexed struct {
 // deadline passed. A check still running then is reported as timed out; its goroutine ends
 // when the check returns (the results channel is buffered, so it never blocks).
 func (h *Handler) run(parent context.Context, checks []check) Report {
-	rep := Report{Status: StatusOK, CheckedAt: h.cfg.now(), Checks: make([]Result, len(checks))}
+	rep := Report{Status: statusOK, CheckedAt: h.cfg.now(), Checks: make([]Result, len(checks))}
 	if len(checks) == 0 {
 		rep.Checks = []Result{}
 		return rep
@@ -186,14 +186,14 @@ func (h *Handler) run(parent context.Context, checks []check) Report {
 	defer cancel()
 	results := make(chan indexed, len(checks))
 	for i, c := range checks {
-		rep.Checks[i] = Result{Name: c.name, Critical: c.critical, Status: StatusFail}
+		rep.Checks[i] = Result{Name: c.name, Critical: c.critical, Status: statusFail}
 		go func() {
 			start := time.Now()
 			detail, err := safe(ctx, c.fn)
-			r := Result{Name: c.name, Critical: c.critical, Status: StatusOK, Detail: detail,
+			r := Result{Name: c.name, Critical: c.critical, Status: statusOK, Detail: detail,
 				DurationMS: float64(time.Since(start).Microseconds()) / 1000}
 			if err != nil {
-				r.Status, r.Error = StatusFail, err.Error()
+				r.Status, r.Error = statusFail, err.Error()
 			}
 			results <- indexed{i, r}
 		}()
@@ -212,12 +212,12 @@ wait:
 	}
 	for i := range rep.Checks {
 		r := &rep.Checks[i]
-		if r.Status == StatusFail && r.Error == "" {
+		if r.Status == statusFail && r.Error == "" {
 			r.Error = fmt.Sprintf("no answer within %v", h.cfg.timeout)
 			r.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 		}
-		if r.Status == StatusFail && r.Critical {
-			rep.Status = StatusFail
+		if r.Status == statusFail && r.Critical {
+			rep.Status = statusFail
 		}
 	}
 	return rep

@@ -105,7 +105,7 @@ func TestReadinessTable(t *testing.T) {
 			}
 			if tt.failing != "" {
 				r := find(rep, tt.failing)
-				if r == nil || r.Status != health.StatusFail || r.Error == "" {
+				if r == nil || r.Status != "fail" || r.Error == "" {
 					t.Fatalf("check %s = %+v, want a failure", tt.failing, r)
 				}
 				if tt.errMatch != "" && r.Error != tt.errMatch {

@@ -47,7 +47,7 @@ func TestPrimaryKilled(t *testing.T) {
 	}
 	start := time.Now()
 	code, rep := get(t, h.Readiness(), http.MethodGet)
-	if code != 503 || find(rep, "primary").Status != health.StatusFail {
+	if code != 503 || find(rep, "primary").Status != "fail" {
 		t.Fatalf("readiness with the primary killed = %d %+v", code, rep)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -76,7 +76,7 @@ func TestPrimaryKilled(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	if p := find(rep, "primary"); p.Status != health.StatusOK {
+	if p := find(rep, "primary"); p.Status != "ok" {
 		t.Fatalf("primary after restart: %+v", p)
 	}
 	if code, _ := get(t, h.Liveness(), http.MethodGet); code != 200 {

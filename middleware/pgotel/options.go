@@ -1,7 +1,8 @@
 // Package pgotel is pgprovider's OpenTelemetry middleware: one CLIENT span per logical
 // database operation, following the stable database semantic conventions, and a metric
 // producer that exports pgprovider's in-driver recorder (package middleware/metrics) as the
-// db.client.operation.duration and db.client.connection.* metrics.
+// db.client.operation.duration and db.client.connection.* metrics. Spans and metrics carry the
+// instrumentation scope "github.com/pgprovider/pgprovider/middleware/pgotel".
 //
 // Spans:
 //   - a query span ends when its result set ends, so it covers reading the rows, and it covers
@@ -35,8 +36,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// ScopeName is the instrumentation scope of the spans and metrics this package produces.
-const ScopeName = "github.com/pgprovider/pgprovider/middleware/pgotel"
+// scopeName is the instrumentation scope of the spans and metrics this package produces (see
+// the package documentation).
+const scopeName = "github.com/pgprovider/pgprovider/middleware/pgotel"
 
 type config struct {
 	tp       trace.TracerProvider

@@ -75,7 +75,7 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	if len(ms) == 0 {
 		return nil, nil
 	}
-	return []metricdata.ScopeMetrics{{Scope: instrumentation.Scope{Name: ScopeName}, Metrics: ms}}, nil
+	return []metricdata.ScopeMetrics{{Scope: instrumentation.Scope{Name: scopeName}, Metrics: ms}}, nil
 }
 
 func (p *Producer) hist(attrs attribute.Set, s recorder.HistogramSnapshot, now time.Time) metricdata.HistogramDataPoint[float64] {

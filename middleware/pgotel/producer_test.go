@@ -21,7 +21,7 @@ func collect(t *testing.T, p *pgotel.Producer) map[string]metricdata.Metrics {
 	}
 	out := map[string]metricdata.Metrics{}
 	for _, sm := range rm.ScopeMetrics {
-		if sm.Scope.Name != pgotel.ScopeName {
+		if sm.Scope.Name != "github.com/pgprovider/pgprovider/middleware/pgotel" {
 			continue
 		}
 		for _, m := range sm.Metrics {

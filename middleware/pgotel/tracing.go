@@ -61,7 +61,7 @@ func New(opts ...Option) *Middleware {
 	}
 	m := &Middleware{
 		cfg:    cfg,
-		tracer: tp.Tracer(ScopeName),
+		tracer: tp.Tracer(scopeName),
 		rec:    (*recorder.Recorder)(cfg.rec),
 		kind:   trace.WithSpanKind(trace.SpanKindClient),
 		stmts:  newStmtCache(stmtCacheSize),

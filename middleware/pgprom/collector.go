@@ -3,7 +3,7 @@
 // driver sees, read from pgprovider's in-driver recorder (package middleware/metrics):
 // operation durations by operation and status, errors by SQLSTATE class, connection creation
 // times and retry attempts. Nothing is recorded twice: the hot path updates the recorder, and
-// the collector reads it when Prometheus scrapes.
+// the collector reads it when Prometheus scrapes. Every metric name starts with "pgprovider_".
 //
 // Every metric carries a constant "pool" label, so one collector per pool (primary and each
 // replica) registers side by side; registering the same pool name twice in one registry
@@ -20,8 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Namespace is the prefix of every metric name.
-const Namespace = "pgprovider"
+// namespace is the prefix of every metric name.
+const namespace = "pgprovider"
 
 type config struct {
 	rec    *metrics.Recorder
@@ -75,7 +75,7 @@ func NewCollector(db *sql.DB, opts ...Option) *Collector {
 		labels[k] = v
 	}
 	d := func(name, help string, varLabels ...string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, varLabels, labels)
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, varLabels, labels)
 	}
 	return &Collector{
 		db: db, rec: (*recorder.Recorder)(cfg.rec),
