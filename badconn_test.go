@@ -358,7 +358,7 @@ func testRowsLostMidIteration(t *testing.T, ch chain) {
 				t.Fatalf("all %d rows read across a reset connection", n)
 			}
 			if err := rows.Err(); !errors.Is(err, pgerror.OutcomeUnknown) {
-				t.Fatalf("Rows.Err after a lost connection: %v, want ErrOutcomeUnknown", err)
+				t.Fatalf("Rows.Err after a lost connection: %v, want pgerror.OutcomeUnknown", err)
 			}
 			rows.Close()
 			if withRowsEnd {

@@ -1,7 +1,7 @@
 // Package recorder is pgprovider's in-driver metrics recorder: one cheap recorder per
 // operation kind (atomic counters and fixed-bucket histograms with the OpenTelemetry
 // semantic-convention buckets, no allocation on the success path) that both the OpenTelemetry
-// exporter (package middleware/otel) and the Prometheus collector (package middleware/prom)
+// exporter (package pgotel) and the Prometheus collector (package pgprom)
 // read, so the hot path pays once whatever is exported.
 //
 // Users hold a recorder as a *metrics.Recorder (package middleware/metrics), a defined type
