@@ -34,6 +34,13 @@
 // sets it again after anything it saw change it (a rollback, a SET, RESET or DISCARD in the
 // statement text, raw access).
 //
+// # Statements made stale by DDL
+//
+// A statement whose cached plan a schema change made stale (SQLSTATE 0A000 "cached plan must
+// not change result type", or 26000 when a prepared statement is gone) runs once more outside
+// a transaction, described afresh, whether pgx cached it or database/sql prepared it; inside a
+// transaction the error stands, as the server has aborted the transaction.
+//
 // # Reaching pgx
 //
 // [Raw] hands the *pgx.Conn to a function after applying the declared session state; [PgxConn]
