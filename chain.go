@@ -15,7 +15,7 @@ import (
 // middleware that wraps nothing, one with a method that looks like a wrapper but is never
 // called (WrapExec, a leftover of another API or a typo), or ranked middleware out of the
 // recommended order (observability, retry, tenancy, replica routing). The message names the
-// middleware's type.
+// middleware's place in the list, its kind and its type.
 var ErrMiddleware = errors.New("pgprovider: invalid middleware")
 
 // chain is the Connector's middleware composed around the executor, once, when the Connector
