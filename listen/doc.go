@@ -9,7 +9,7 @@
 // multi-host and authentication method works; pgconn then hands it over, and the listener
 // reads it with its own small protocol reader, which parses a notification in place (one
 // allocation, its payload) and runs LISTEN, UNLISTEN and the idle ping as simple queries.
-// Reading with pgconn's WaitForNotification was measured side by side and cost about 1.4 times
+// Reading with pgconn's WaitForNotification was measured side by side and cost 1.3 to 1.6 times
 // the client CPU per notification (five allocations instead of one): see bench/RESULTS-listen.md.
 //
 // [Listener.Subscribe] returns once the server has acknowledged LISTEN. A channel is LISTENed

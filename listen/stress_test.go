@@ -91,7 +91,7 @@ func TestStressUnderKills(t *testing.T) {
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 5*time.Second { // a hang bound: it takes milliseconds
 		t.Fatalf("Close took %v", d)
 	}
 	wg.Wait()

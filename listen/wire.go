@@ -19,12 +19,13 @@ import (
 // that a notification costs one allocation (its payload) and no per-message dispatch.
 //
 // Why not pgconn's own reader (WaitForNotification with OnNotification): it was built and
-// measured side by side in the same listener (commit 07937ee, bench/RESULTS-listen.md,
-// "Reader"). pgconn costs 5 allocations (96 B) per notification against 1 (7 B) here, 133 ns
-// against 41 ns to read one (bench/listencmp BenchmarkReader, the machine idle), and in the
-// delivered-throughput runs (200 000 notifications, one subscriber, interleaved) the client
-// CPU per notification was ×1.32 to ×1.45 this reader's in four runs, with the median
-// throughput ×0.76 to ×0.89. Kill-to-gap times were the same. Re-measure before replacing it.
+// measured side by side in the same listener (commit 07937ee; bench/RESULTS-listen.md, "Reader",
+// 2026-12-08, 2 vCPU). pgconn costs 5 allocations (96 B) per notification against 1 (7 B) here,
+// and 122 ns against 36 ns to read one (bench/listencmp BenchmarkReader); delivering 200 000
+// notifications to one subscriber (12 interleaved rounds) took ×1.61 the client CPU per
+// notification (0.69 µs against 0.43 µs; ×1.32 to ×1.62 in six runs of the day) for a median
+// throughput of ×0.79 (×0.76 to ×0.89). Kill-to-gap was the same (p50 19.8 ms and 19.7 ms).
+// Measure again before replacing it.
 //
 // A message is consumed only once it was read whole, so a read deadline (an idle check, a
 // subscription change) can interrupt a read at any point and leave the stream intact.

@@ -6,5 +6,7 @@
 //	PGPROVIDER_MEASURE=1 go test -run TestListenScale -v -timeout 30m ./listenscale/
 //
 // for the full measurement (markdown tables on stdout, for bench/RESULTS-listen.md), or
-// without the variable for a quick smoke version that CI runs.
+// without the variable for a quick smoke version that CI runs. The full measurement pins this
+// process and the timed connection's server backend to CPU 0, as bench/run.sh does for time
+// ratios, when the server is the harness's own (LISTEN_PIN=0 turns it off).
 package listenscale

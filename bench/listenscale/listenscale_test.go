@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
+	"github.com/pgprovider/pgprovider/bench/internal/suite"
 	"github.com/pgprovider/pgprovider/internal/pgtest"
 	"github.com/pgprovider/pgprovider/listen"
 )
@@ -38,46 +39,57 @@ func name(i int) string { return "ch" + strconv.Itoa(i) }
 type subscriber struct {
 	name       string
 	concurrent bool // sub may be called from several goroutines
-	open       func(ctx context.Context, dsn string) (sub func(ctx context.Context, ch string) error, close func(), err error)
+	open       func(ctx context.Context, dsn string) (sub func(ctx context.Context, ch string) error, pid int, close func(), err error)
 }
 
 // rawPgx is the floor: LISTEN "chN" on one pgx connection, one statement per round trip.
-func rawPgx(ctx context.Context, dsn string) (func(context.Context, string) error, func(), error) {
+func rawPgx(ctx context.Context, dsn string) (func(context.Context, string) error, int, func(), error) {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
+	}
+	// The first LISTEN of a backend registers it with the notification queue: not part of
+	// the figures, as the listener's warm-up Subscribe.
+	if _, err := conn.Exec(ctx, "LISTEN warm"); err != nil {
+		return nil, 0, nil, errors.Join(err, conn.Close(ctx))
 	}
 	return func(ctx context.Context, ch string) error {
 			_, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize())
 			return err
-		}, func() {
+		}, int(conn.PgConn().PID()), func() {
 			_ = conn.Close(context.Background())
 		}, nil
 }
 
-func newListen(ctx context.Context, dsn string) (func(context.Context, string) error, func(), error) {
+func newListen(ctx context.Context, dsn string) (func(context.Context, string) error, int, func(), error) {
 	l, err := listen.New(dsn)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	if _, err := l.Subscribe(ctx, "warm"); err != nil { // the dial is not part of the figures
-		return nil, nil, errors.Join(err, l.Close(ctx))
+		return nil, 0, nil, errors.Join(err, l.Close(ctx))
 	}
 	return func(ctx context.Context, ch string) error {
 			_, err := l.Subscribe(ctx, ch)
 			return err
-		}, func() {
+		}, int(l.Stats().BackendPID), func() {
 			_ = l.Close(context.Background())
 		}, nil
 }
 
 // timeSubscribes opens s and times n subscriptions, one after another or from 8 goroutines.
-func timeSubscribes(ctx context.Context, dsn string, s subscriber, n int, parallel bool) (time.Duration, error) {
-	sub, closeFn, err := s.open(ctx, dsn)
+// With pin >= 0 the connection's server backend is pinned to that CPU (as the process is).
+func timeSubscribes(ctx context.Context, dsn string, s subscriber, n int, parallel bool, pin int) (time.Duration, error) {
+	sub, pid, closeFn, err := s.open(ctx, dsn)
 	if err != nil {
 		return 0, err
 	}
 	defer closeFn()
+	if pin >= 0 {
+		if err := suite.PinPIDs([]int{pid}, pin); err != nil {
+			return 0, err
+		}
+	}
 	start := time.Now()
 	if !parallel {
 		for i := range n {
@@ -163,20 +175,34 @@ func TestListenScale(t *testing.T) {
 	defer cancel()
 	var out strings.Builder
 	fmt.Fprintf(&out, "%s.\n\n", machine(ctx, dsn))
+	// As bench/run.sh does for time ratios: this process (GOMAXPROCS 1) and the server backend
+	// of the connection being timed on one CPU, when the server is local (LISTEN_PIN=0: off).
+	pin := -1
+	if measure && os.Getenv("BENCH_DSN") == "" && os.Getenv("LISTEN_PIN") != "0" {
+		pin = 0
+		if err := suite.PinProcess(pin); err != nil {
+			t.Fatal(err)
+		}
+		out.WriteString("Pinned: this process (GOMAXPROCS 1) and the timed connection's server backend on CPU 0.\n\n")
+	}
 
 	raw := subscriber{name: "raw LISTEN on one pgx.Conn, one per round trip", open: rawPgx}
 	ours := subscriber{name: "listen Subscribe", concurrent: true, open: newListen}
-	out.WriteString("Subscribe, best of " + strconv.Itoa(rounds) + " interleaved rounds (total time for n channels; ×: against raw LISTEN):\n\n")
+	fmt.Fprintf(&out, "Subscribe, best of %d interleaved rounds (%d for 10 channels; total time for n channels; ×: against raw LISTEN):\n\n", rounds, 10*rounds)
 	out.WriteString("| n | raw LISTEN | Subscribe, one after another | ×raw | Subscribe, 8 goroutines | ×raw |\n")
 	out.WriteString("|---:|---:|---:|---:|---:|---:|\n")
 	for _, n := range sizes {
 		cells := []*cell{
 			{name: "raw", s: raw}, {name: "seq", s: ours}, {name: "par", s: ours, parallel: true},
 		}
-		for r := range rounds {
+		nr := rounds
+		if n <= 10 {
+			nr = 10 * rounds // a few milliseconds each
+		}
+		for r := range nr {
 			for k := range cells {
 				c := cells[(k+r)%len(cells)]
-				d, err := timeSubscribes(ctx, dsn, c.s, n, c.parallel)
+				d, err := timeSubscribes(ctx, dsn, c.s, n, c.parallel, pin)
 				if err != nil {
 					t.Fatalf("%s, %d channels: %v", c.name, n, err)
 				}
