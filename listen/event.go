@@ -43,15 +43,15 @@ func invalidf(format string, args ...any) error { return invalidError(fmt.Sprint
 func Validate(channel, payload string) error {
 	switch {
 	case channel == "":
-		return invalidf("channel name is empty")
+		return invalidf("invalid channel name: empty")
 	case len(channel) > maxChannelLen:
-		return invalidf("channel name is %d bytes long, at most %d", len(channel), maxChannelLen)
+		return invalidf("invalid channel name: %d bytes long, at most %d", len(channel), maxChannelLen)
 	case strings.IndexByte(channel, 0) >= 0:
-		return invalidf("channel name contains NUL")
+		return invalidf("invalid channel name: contains NUL")
 	case len(payload) > maxPayloadLen:
-		return invalidf("payload is %d bytes long, at most %d", len(payload), maxPayloadLen)
+		return invalidf("invalid payload: %d bytes long, at most %d", len(payload), maxPayloadLen)
 	case strings.IndexByte(payload, 0) >= 0:
-		return invalidf("payload contains NUL")
+		return invalidf("invalid payload: contains NUL")
 	}
 	return nil
 }

@@ -108,9 +108,9 @@ func ExampleValidate() {
 	// Output:
 	// <nil>
 	// <nil>
-	// listen: channel name is empty
-	// listen: channel name is 64 bytes long, at most 63
-	// listen: payload is 8000 bytes long, at most 7999
+	// listen: invalid channel name: empty
+	// listen: invalid channel name: 64 bytes long, at most 63
+	// listen: invalid payload: 8000 bytes long, at most 7999
 }
 
 // DecodeJSON decodes a notification's payload; a gap has none.
@@ -124,5 +124,5 @@ func ExampleDecodeJSON() {
 	fmt.Println(err)
 	// Output:
 	// 42 <nil>
-	// listen: DecodeJSON of a reconnect gap on "jobs", not a notification
+	// listen: invalid event for DecodeJSON: a reconnect gap on "jobs", not a notification
 }

@@ -32,7 +32,7 @@ func Notify(ctx context.Context, ex Execer, channel, payload string) error {
 	_, err := ex.ExecContext(ctx, "SELECT pg_notify($1, $2)", channel, payload)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && strings.Contains(pgErr.Message, "payload string too long") {
-		return fmt.Errorf("%w: %w", invalidError("payload too long for the server"), err)
+		return fmt.Errorf("%w: %w", invalidError("invalid payload: too long for the server"), err)
 	}
 	return err
 }
@@ -51,7 +51,7 @@ func NotifyJSON[T any](ctx context.Context, ex Execer, channel string, v T) erro
 func DecodeJSON[T any](e Event) (T, error) {
 	var v T
 	if e.IsGap() {
-		return v, invalidf("DecodeJSON of a %v gap on %q, not a notification", e.Gap.Reason, e.Channel)
+		return v, invalidf("invalid event for DecodeJSON: a %v gap on %q, not a notification", e.Gap.Reason, e.Channel)
 	}
 	err := json.Unmarshal([]byte(e.Payload), &v)
 	return v, err
