@@ -79,9 +79,13 @@ func (l *Listener) dialFailed(err error) {
 	}
 	l.permErr = err
 	for _, ch := range l.chans {
+		if len(ch.pending) == 0 {
+			continue
+		}
 		for _, s := range ch.pending {
 			l.refuseLocked(s, err)
 		}
+		clear(ch.pending)
 		ch.pending = nil
 		if !ch.wanted() {
 			l.nchans--
