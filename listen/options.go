@@ -106,8 +106,7 @@ func WithBufferSize(n int) Option {
 // before-connect hook: for example to connect directly when the pool goes through PgBouncer
 // in transaction mode, or to set the application_name (default "pgprovider-listener" when
 // neither the DSN nor f sets one) or ConnectTimeout (default 10 s when the DSN sets no
-// connect_timeout), which bounds each dial, TLS and authentication included. The listener
-// sets OnNotification itself.
+// connect_timeout), which bounds each dial, TLS and authentication included.
 func WithConnConfig(f func(*pgx.ConnConfig)) Option {
 	return func(c *config) {
 		if f != nil {
