@@ -38,7 +38,11 @@ func TestSubscribeNotQuadratic(t *testing.T) {
 	for i := range grown {
 		subscribe(t, big, fmt.Sprint("big", i))
 	}
-	t.Logf("%d subscribes one after another: %v", grown, time.Since(start))
+	grow := time.Since(start)
+	t.Logf("%d subscribes one after another: %v", grown, grow)
+	if grow > time.Minute { // a hang bound: about a second here, under -race
+		t.Fatalf("%d subscribes took %v", grown, grow)
+	}
 	var few, many []time.Duration
 	timed := func(l *listen.Listener, ch string) time.Duration {
 		start := time.Now()
