@@ -124,8 +124,8 @@ type ListenerStats interface{ Stats() listen.Stats }
 // has no connection by design and passes.
 func WithListener(l ListenerStats) Option { return func(c *config) { c.listener = l } }
 
-// ListenerDetail is the detail of the listener check.
-type ListenerDetail struct {
+// listenerDetail is the detail of the listener check, as it appears in the JSON report.
+type listenerDetail struct {
 	Connected     bool   `json:"connected"`
 	Channels      int    `json:"channels"`
 	Subscriptions int    `json:"subscriptions"`
@@ -137,7 +137,7 @@ type ListenerDetail struct {
 func listenerCheck(l ListenerStats) CheckFunc {
 	return func(context.Context) (any, error) {
 		s := l.Stats()
-		d := ListenerDetail{Connected: s.Connected, Channels: s.Channels, Subscriptions: s.Subscriptions,
+		d := listenerDetail{Connected: s.Connected, Channels: s.Channels, Subscriptions: s.Subscriptions,
 			Reconnects: s.Reconnects, Gaps: s.Gaps, Dropped: s.Dropped}
 		if !s.Connected && s.Subscriptions > 0 {
 			return d, fmt.Errorf("listener disconnected (%d subscriptions waiting)", s.Subscriptions)

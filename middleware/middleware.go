@@ -12,27 +12,28 @@ import (
 type Op uint8
 
 // The operation kinds. Each has a function type and a field in [Wrappers].
+// The zero Op stands for no operation of the chain (retry reports a failed transaction
+// function with it) and prints "unknown".
 const (
-	OpUnknown      Op = iota
-	OpConnect         // open a backend connection for a session ([CallFunc])
-	OpPing            // database/sql PingContext ([CallFunc])
-	OpResetSession    // database/sql reuses a pooled connection ([CallFunc])
-	OpBegin           // begin a transaction ([BeginFunc])
-	OpCommit          // commit the open transaction ([CallFunc])
-	OpRollback        // roll back the open transaction ([CallFunc])
-	OpPrepare         // prepare a statement ([PrepareFunc])
-	OpExec            // run a statement without rows ([ExecFunc])
-	OpQuery           // run a statement that returns rows ([QueryFunc])
-	OpStmtExec        // run a prepared statement without rows ([ExecFunc])
-	OpStmtQuery       // run a prepared statement that returns rows ([QueryFunc])
-	OpStmtClose       // close a prepared statement ([CallFunc])
-	OpRowsEnd         // a result set ended: closed, exhausted or failed ([RowsEndFunc])
-	OpRaw             // hand the *pgx.Conn to user code ([CallFunc])
-	OpRelease         // database/sql returned the session to its pool ([CallFunc]; no I/O)
+	OpConnect      Op = iota + 1 // open a backend connection for a session ([CallFunc])
+	OpPing                       // database/sql PingContext ([CallFunc])
+	OpResetSession               // database/sql reuses a pooled connection ([CallFunc])
+	OpBegin                      // begin a transaction ([BeginFunc])
+	OpCommit                     // commit the open transaction ([CallFunc])
+	OpRollback                   // roll back the open transaction ([CallFunc])
+	OpPrepare                    // prepare a statement ([PrepareFunc])
+	OpExec                       // run a statement without rows ([ExecFunc])
+	OpQuery                      // run a statement that returns rows ([QueryFunc])
+	OpStmtExec                   // run a prepared statement without rows ([ExecFunc])
+	OpStmtQuery                  // run a prepared statement that returns rows ([QueryFunc])
+	OpStmtClose                  // close a prepared statement ([CallFunc])
+	OpRowsEnd                    // a result set ended: closed, exhausted or failed ([RowsEndFunc])
+	OpRaw                        // hand the *pgx.Conn to user code ([CallFunc])
+	OpRelease                    // database/sql returned the session to its pool ([CallFunc]; no I/O)
 )
 
 var opNames = [...]string{
-	OpUnknown:      "unknown",
+	0:              "unknown",
 	OpConnect:      "connect",
 	OpPing:         "ping",
 	OpResetSession: "reset_session",

@@ -6,18 +6,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Setting is one run-time parameter a statement needs, such as search_path or a custom
-// setting like app.tenant_id.
-type Setting struct {
-	Name  string
-	Value string
-}
-
-// State is the session state an operation declares it needs: the operation runs on a backend
-// whose settings have these values (see "Session state" in the package documentation). Treat
-// a State as immutable once it is in a payload: build a new one with [State.With] rather than
-// appending to a shared slice.
-type State []Setting
+// State is the session state an operation declares it needs: run-time parameters such as
+// search_path or a custom setting like app.tenant_id, by name and value. The operation runs on
+// a backend whose settings have these values (see "Session state" in the package
+// documentation). Treat a State as immutable once it is in a payload: build a new one with
+// [State.With] rather than appending to a shared slice.
+type State []struct{ Name, Value string }
 
 // With returns a copy of s in which the setting name has the given value (added or replaced).
 func (s State) With(name, value string) State {
@@ -27,7 +21,7 @@ func (s State) With(name, value string) State {
 			out = append(out, x)
 		}
 	}
-	return append(out, Setting{Name: name, Value: value})
+	return append(out, struct{ Name, Value string }{name, value})
 }
 
 // Get returns the value of the named setting and whether s declares it.

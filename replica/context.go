@@ -15,7 +15,7 @@ type intent struct {
 	primary   bool
 	maxLag    time.Duration
 	maxBytes  uint64
-	token     *Token
+	token     *token
 	servedBy  *string
 	hasMaxLag bool
 }
@@ -67,43 +67,27 @@ func WithServedBy(ctx context.Context, node *string) context.Context {
 	return with(ctx, func(in *intent) { in.servedBy = node })
 }
 
-// WithSession returns ctx carrying a new read-your-writes [Token]. Writes run with the
+// WithSession returns ctx carrying a new read-your-writes token. Writes run with the
 // returned context (or one derived from it) make later reads with it see them: see
 // [WithStickyWindow] and [WithStrictReadYourWrites]. Pass the context to BeginTx too, so that
 // the commit is recorded. A token may be shared by the goroutines of one logical session.
 func WithSession(ctx context.Context) context.Context {
-	t := new(Token)
+	t := new(token)
 	return with(ctx, func(in *intent) { in.token = t })
 }
 
-// TokenFrom returns the read-your-writes token ctx carries, or nil.
-func TokenFrom(ctx context.Context) *Token {
-	if in := intentOf(ctx); in != nil {
-		return in.token
-	}
-	return nil
-}
-
-// Token records the writes of one logical session (a user, a request chain) for
+// token records the writes of one logical session (a user, a request chain) for
 // read-your-writes. Its zero value is a session with no write yet.
-type Token struct {
+type token struct {
 	pending   atomic.Int32 // writes or transactions under way
 	lastWrite atomic.Int64 // unix nanoseconds when the last write ended, 0 if none
 }
 
-func (t *Token) begin() { t.pending.Add(1) }
+func (t *token) begin() { t.pending.Add(1) }
 
-func (t *Token) end() {
+func (t *token) end() {
 	t.lastWrite.Store(time.Now().UnixNano())
 	t.pending.Add(-1)
-}
-
-// LastWrite returns when the last write recorded by the token ended, or the zero time.
-func (t *Token) LastWrite() time.Time {
-	if n := t.lastWrite.Load(); n != 0 {
-		return time.Unix(0, n)
-	}
-	return time.Time{}
 }
 
 func (in *intent) setServed(name string) {

@@ -66,18 +66,6 @@ func ExampleWithSession() {
 	fmt.Println(node)
 }
 
-// A token starts with no write; the Router records the end of each write made with a context
-// carrying it.
-func ExampleTokenFrom() {
-	ctx := context.Background()
-	fmt.Println(replica.TokenFrom(ctx) == nil)
-	ctx = replica.WithSession(ctx)
-	fmt.Println(replica.TokenFrom(ctx).LastWrite().IsZero())
-	// Output:
-	// true
-	// true
-}
-
 // Stats describes every node as the monitor last saw it: export it as metrics, or feed
 // health.WithReplicas. It needs servers, so this example only compiles; on a healthy cluster
 // it prints one line per node, such as

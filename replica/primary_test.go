@@ -91,7 +91,7 @@ func TestWritesFailClosed(t *testing.T) {
 			t.Fatalf("write without a primary: %v, want ErrNoPrimary", err)
 		}
 	}
-	if TokenFrom(tok).pending.Load() != 0 || !TokenFrom(tok).LastWrite().IsZero() {
+	if tokenFrom(tok).pending.Load() != 0 || !tokenFrom(tok).lastWriteTime().IsZero() {
 		t.Fatal("a write that was never sent was recorded on the token")
 	}
 	var exists bool
@@ -233,4 +233,20 @@ func TestPrimaryRefusesNewConnectionsS15(t *testing.T) {
 	if !slices.Equal(ids, []int32{1, 3, 4}) {
 		t.Fatalf("rows %v, want [1 3 4]: the refused write must not run", ids)
 	}
+}
+
+// tokenFrom returns the read-your-writes token ctx carries, or nil.
+func tokenFrom(ctx context.Context) *token {
+	if in := intentOf(ctx); in != nil {
+		return in.token
+	}
+	return nil
+}
+
+// lastWriteTime returns when the last write recorded by the token ended, or the zero time.
+func (t *token) lastWriteTime() time.Time {
+	if n := t.lastWrite.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }

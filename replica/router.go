@@ -373,7 +373,7 @@ func onPrimary[T any](r *Router, ctx context.Context, s middleware.Statement, in
 			return zero, driver.ErrBadConn
 		}
 	}
-	var tok *Token
+	var tok *token
 	if in != nil && in.token != nil && !in.replica {
 		tok = in.token
 		tok.begin()

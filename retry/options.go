@@ -119,7 +119,7 @@ func WithOnAttempt(f func(ctx context.Context, a Attempt)) Option {
 // Attempt describes one attempt, as reported to [WithOnAttempt].
 type Attempt struct {
 	// Op is the operation: OpConnect, OpBegin, OpPrepare, OpExec, OpQuery (or the prepared
-	// statement variants). For [Tx] it is OpBegin or OpCommit when those failed, and OpUnknown
+	// statement variants). For [Tx] it is OpBegin or OpCommit when those failed, and 0
 	// when the closure failed.
 	Op middleware.Op
 	// N is the attempt number, 1 for the first.

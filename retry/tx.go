@@ -72,7 +72,10 @@ func Tx(ctx context.Context, db *sql.DB, txOpts *sql.TxOptions, fn func(*sql.Tx)
 	}
 }
 
-// runTx makes one attempt. op is the operation that failed: OpBegin, OpCommit, or OpUnknown
+// opFn is the Op of an attempt whose transaction function failed: no operation of the chain.
+const opFn middleware.Op = 0
+
+// runTx makes one attempt. op is the operation that failed: OpBegin, OpCommit, or 0 (opFn)
 // for fn; OpCommit on success.
 func runTx(ctx context.Context, db *sql.DB, txOpts *sql.TxOptions, fn func(*sql.Tx) error) (op middleware.Op, err error) {
 	tx, err := db.BeginTx(ctx, txOpts)
@@ -87,7 +90,7 @@ func runTx(ctx context.Context, db *sql.DB, txOpts *sql.TxOptions, fn func(*sql.
 	}()
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return middleware.OpUnknown, err
+		return opFn, err
 	}
 	if err := tx.Commit(); err != nil {
 		if commitUnknown(err) {
@@ -119,7 +122,7 @@ func txRetryable(cfg *config, op middleware.Op, err error) bool {
 	if cfg.retryable(err) {
 		return true
 	}
-	if op != middleware.OpUnknown || isCtxErr(err) {
+	if op != opFn || isCtxErr(err) {
 		return false
 	}
 	// fn failed: the transaction did not commit, whatever happened to the connection.

@@ -24,7 +24,9 @@ func New() *Recorder { return (*Recorder)(recorder.New()) }
 
 // Wrappers measures connects, statements, result sets and transactions, and how long
 // connections are held (from checkout to release); its rank is middleware.RankObserve.
-func (r *Recorder) Wrappers(middleware.Connector) middleware.Wrappers { return (*recorder.Recorder)(r).Wrappers(nil) }
+func (r *Recorder) Wrappers(middleware.Connector) middleware.Wrappers {
+	return (*recorder.Recorder)(r).Wrappers(nil)
+}
 
 // AddAttempts adds n retry attempts (attempts beyond the first) to the retry attempts
 // counter, which package pgprom exports. Nothing else feeds the counter (pgotel.AddAttemptEvent
