@@ -102,9 +102,15 @@ func execExec(ctx context.Context, s middleware.Statement) (driver.Result, error
 // so the re-run uses the same SQL under another text, described afresh
 // (pgx.QueryExecModeDescribeExec) and cached nowhere.
 func redescribe(s *middleware.Statement) (string, []driver.NamedValue) {
-	args := make([]driver.NamedValue, 0, len(s.Args)+1)
+	rest := s.Args
+	if len(rest) > 0 {
+		if _, ok := rest[0].Value.(pgx.QueryExecMode); ok { // the caller chose a mode (GORM does)
+			rest = rest[1:]
+		}
+	}
+	args := make([]driver.NamedValue, 0, len(rest)+1)
 	args = append(args, driver.NamedValue{Value: pgx.QueryExecModeDescribeExec})
-	return s.SQL + "\n", append(args, s.Args...)
+	return s.SQL + "\n", append(args, rest...)
 }
 
 // execLent runs a statement on a backend its target lends for it.
