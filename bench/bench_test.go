@@ -37,7 +37,7 @@ func server(tb testing.TB) (dsn string, local bool) {
 // BenchmarkDriver runs every workload through every variant, with one connection and with 8
 // in parallel. Names are key=value so that benchstat can compare variants:
 //
-//	go test -run '^$' -bench . -count 6 | tee out.txt && benchstat -col /variant out.txt
+//	go test -run '^$' -bench Driver -count 6 | tee out.txt && benchstat -col /variant out.txt
 //
 // With BENCH_PIN=1 the benchmark process and the server backends it uses are pinned to CPU 0.
 // bench/run.sh (go run ./cmd/benchreport) interleaves variants and writes RESULTS.md.

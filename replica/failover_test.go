@@ -289,3 +289,10 @@ func TestElect(t *testing.T) {
 		})
 	}
 }
+
+func sum(m map[string]int) (n int) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
