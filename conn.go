@@ -5,7 +5,6 @@ import (
 	"database/sql/driver"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pgprovider/pgprovider/middleware"
 )
 
@@ -23,7 +22,6 @@ type conn struct {
 	id   uint64
 	txw  tx // the session's driver.Tx, reused: one transaction at a time
 
-	rawFn func(context.Context, *pgx.Conn) error
 }
 
 // txn is the state of the session's open transaction, in one place: the backend it runs on

@@ -308,12 +308,13 @@ func execRaw(ctx context.Context, call middleware.Call) error {
 		return err
 	}
 	pb, ok := be.(*pgxBackend)
-	if !ok || c.rawFn == nil {
+	fn, _ := ctx.Value(rawFnKey{}).(func(context.Context, *pgx.Conn) error)
+	if !ok || fn == nil {
 		return errNoPgx
 	}
 	pb.handOut()
 	defer pb.handOut() // user code may change anything
-	return c.rawFn(ctx, pb.sc.Conn())
+	return fn(ctx, pb.sc.Conn())
 }
 
 // noEffect reports operations that cannot change durable state, so that database/sql may

@@ -8,6 +8,10 @@ import (
 	"github.com/pgprovider/pgprovider/middleware"
 )
 
+// rawFnKey is the context key of the function Raw hands the *pgx.Conn to, which the executor
+// calls once the chain's raw operation reaches it.
+type rawFnKey struct{}
+
 // Raw runs fn with the *pgx.Conn behind c, after running the chain's raw operation, so that
 // the session state the context declares (for example the tenant's search_path) is applied
 // first: a CopyFrom or a pgx Batch lands where an ordinary statement with ctx would. After fn
@@ -19,9 +23,7 @@ func Raw(ctx context.Context, c *sql.Conn, fn func(ctx context.Context, pc *pgx.
 		if !ok {
 			return errNoPgx
 		}
-		cn.rawFn = fn
-		defer func() { cn.rawFn = nil }()
-		return cn.ch.raw(ctx, middleware.Call{Op: middleware.OpRaw, Session: cn})
+		return cn.ch.raw(context.WithValue(ctx, rawFnKey{}, fn), middleware.Call{Op: middleware.OpRaw, Session: cn})
 	})
 }
 

@@ -29,13 +29,29 @@ type rows struct {
 	err   error // the error that ended iteration
 	done  bool
 	inUse bool // handed out and not closed yet (the session's embedded wrapper)
-	cold  bool // a field below is set: Close clears them (Go 1.27's NextRow sets vals and cold)
+	// x holds what only some result sets need (OpRowsEnd, a lent backend, Go 1.27 over a
+	// backend without column scanning); nil otherwise. The session's wrapper keeps its own in
+	// spare between result sets, so that a session allocates it once, if ever.
+	x, spare *rowsExtra
+}
 
+// rowsExtra is the part of a result set's wrapper most result sets do without.
+type rowsExtra struct {
 	ctx    context.Context      // for OpRowsEnd
 	start  time.Time            // for OpRowsEnd
 	s      middleware.Statement // for OpRowsEnd
 	target middleware.Target    // a routed result set: where be goes back when it ends
 	vals   []driver.Value       // the current row, read with Next for a backend without column scanning (Go 1.27)
+}
+
+// extra returns the wrapper's rowsExtra, taking it from spare or allocating it.
+func (r *rows) extra() *rowsExtra {
+	if r.x == nil {
+		if r.x = r.spare; r.x == nil {
+			r.x = new(rowsExtra)
+		}
+	}
+	return r.x
 }
 
 var (
@@ -55,7 +71,8 @@ func newRows(ctx context.Context, c *conn, be middleware.Backend, r driver.Rows,
 	}
 	w.inner, w.c, w.be, w.inUse = r, c, be, true
 	if target != nil || c.ch.rowsEnded {
-		w.ctx, w.s, w.start, w.target, w.cold = ctx, *s, start, target, true
+		x := w.extra()
+		x.ctx, x.s, x.start, x.target = ctx, *s, start, target
 	}
 	return w
 }
@@ -104,17 +121,21 @@ func (r *rows) Close() error {
 	if err := r.inner.Close(); err != nil && r.err == nil {
 		r.err = r.classify(err)
 	}
-	c, err, target, be := r.c, r.err, r.target, r.be
-	if r.cold && c.ch.rowsEnded {
-		err = c.ch.rowsEnd(r.ctx, middleware.RowsEnd{Statement: r.s, Rows: r.n, Err: r.err, Duration: time.Since(r.start)})
+	c, err, be := r.c, r.err, r.be
+	var target middleware.Target
+	if x := r.x; x != nil {
+		if target = x.target; x.ctx != nil && c.ch.rowsEnded {
+			err = c.ch.rowsEnd(x.ctx, middleware.RowsEnd{Statement: x.s, Rows: r.n, Err: r.err, Duration: time.Since(x.start)})
+		}
+		*x = rowsExtra{}
 	}
 	ended := r.err
-	if r == &c.rows { // free for the session's next result set
-		if r.cold {
-			*r = rows{}
-		} else {
-			r.inner, r.c, r.be, r.n, r.err, r.done, r.inUse = nil, nil, nil, 0, nil, false, false
+	if r == &c.rows { // free for the session's next result set, its rowsExtra kept
+		spare := r.spare
+		if r.x != nil {
+			spare = r.x
 		}
+		*r = rows{spare: spare}
 	}
 	if target != nil {
 		target.Release(be, ended) // last: another goroutine may take be right away

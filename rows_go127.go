@@ -17,10 +17,11 @@ func (r *rows) NextRow() error {
 	if x, ok := r.inner.(driver.RowsColumnScanner); ok {
 		err = x.NextRow()
 	} else {
-		if r.vals == nil {
-			r.vals, r.cold = make([]driver.Value, len(r.inner.Columns())), true
+		x := r.extra()
+		if x.vals == nil {
+			x.vals = make([]driver.Value, len(r.inner.Columns()))
 		}
-		err = r.inner.Next(r.vals)
+		err = r.inner.Next(x.vals)
 	}
 	if err != nil {
 		return r.end(err)
@@ -34,5 +35,5 @@ func (r *rows) ScanColumn(scanCtx driver.ScanContext, index int, dest any) error
 	if x, ok := r.inner.(driver.RowsColumnScanner); ok {
 		return x.ScanColumn(scanCtx, index, dest)
 	}
-	return sql.ConvertAssign(scanCtx, dest, r.vals[index])
+	return sql.ConvertAssign(scanCtx, dest, r.x.vals[index])
 }
