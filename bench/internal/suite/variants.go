@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/XSAM/otelsql"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/ngrok/sqlmw"
 	"github.com/pgprovider/pgprovider"
@@ -20,6 +21,7 @@ import (
 	pgotel "github.com/pgprovider/pgprovider/middleware/pgotel"
 	"github.com/pgprovider/pgprovider/retry"
 	"github.com/pgprovider/pgprovider/tenancy"
+	"go.opentelemetry.io/otel/attribute"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -58,7 +60,8 @@ func Variants() []Variant {
 		{Name: "pgotel-metrics", Doc: "pgprovider with its OpenTelemetry middleware, no-op tracer, metrics recorder on (the cost of the duration histograms alone)", Open: openPgotelMetrics},
 		{Name: "retry", Doc: "pgprovider with retry.New() (happy path: nothing fails)", Open: openRetry},
 		{Name: "tenancy", Doc: "pgprovider with tenancy.Schema, every statement under the same tenant (search_path set once per connection)", Open: openTenancy},
-		{Name: "span-floor", Doc: "pgprovider with a bare middleware that only starts and ends one span per statement on the same SDK tracer (no attributes, no metrics, no transaction span): the cost of the OpenTelemetry SDK itself, a floor under any tracing middleware", Open: openSpanFloor},
+		{Name: "span-floor", Doc: "pgprovider with a bare middleware that starts and ends, on the same SDK tracer, the spans pgotel emits (one per statement; for a transaction one from BEGIN to COMMIT and a COMMIT span), without attributes or metrics: the cost of the OpenTelemetry SDK itself, a floor under any tracing middleware", Open: openSpanFloor},
+		{Name: "span-floor-attrs", Doc: "span-floor with the semantic-convention attributes pgotel gives each span, computed once per text: the SDK's own cost for what pgotel records, without pgotel's work", Open: openSpanFloorAttrs},
 		{Name: "pgotel-sdk", Doc: "pgprovider with its OpenTelemetry middleware, SDK tracer, always sample, root spans, dropping span processor, metrics recorder on", Open: openPgotelSDK},
 	}
 }
@@ -116,21 +119,87 @@ func openPgotelSDK(dsn string) (*sql.DB, error) {
 		pgotel.WithTracerProvider(sdkTP()), pgotel.WithRootSpans(true), pgotel.WithRecorder(metrics.New()))))
 }
 
-// openSpanFloor measures what the OpenTelemetry SDK costs by itself: one span started before
-// each statement and ended after it (for a query, when its result set ends), nothing else.
-func openSpanFloor(dsn string) (*sql.DB, error) {
+// openSpanFloor measures what the OpenTelemetry SDK costs by itself for the spans pgotel
+// emits, bare: one span per statement (for a query, ended when its result set ends) and, for
+// a transaction, a span from BEGIN to its end with a child span for COMMIT or ROLLBACK; no
+// attributes, no metrics.
+func openSpanFloor(dsn string) (*sql.DB, error) { return openFloor(dsn, false) }
+
+// openSpanFloorAttrs is openSpanFloor with the attributes pgotel gives each span (the
+// database semantic conventions' db.system.name, db.namespace, db.operation.name,
+// db.query.summary, db.query.text, server.address, server.port), computed once per
+// statement text: the SDK's own cost for what pgotel records, without pgotel's work.
+func openSpanFloorAttrs(dsn string) (*sql.DB, error) { return openFloor(dsn, true) }
+
+type floorTxKey struct{}
+
+func openFloor(dsn string, attrs bool) (*sql.DB, error) {
 	tr := sdkTP().Tracer("span-floor")
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	base := []attribute.KeyValue{attribute.String("db.system.name", "postgresql"),
+		attribute.String("db.namespace", cc.Database), attribute.String("server.address", cc.Host)}
+	if cc.Port != 5432 {
+		base = append(base, attribute.Int("server.port", int(cc.Port)))
+	}
+	var cache sync.Map // SQL text -> []trace.SpanStartOption
+	kind := trace.WithSpanKind(trace.SpanKindClient)
+	opts := func(sql string) []trace.SpanStartOption {
+		if !attrs {
+			return []trace.SpanStartOption{kind}
+		}
+		if v, ok := cache.Load(sql); ok {
+			return v.([]trace.SpanStartOption)
+		}
+		op, _, _ := strings.Cut(strings.TrimSpace(sql), " ")
+		op = strings.ToUpper(op)
+		kv := append(append([]attribute.KeyValue(nil), base...), attribute.String("db.operation.name", op),
+			attribute.String("db.query.summary", op), attribute.String("db.query.text", sql))
+		o := []trace.SpanStartOption{kind, trace.WithAttributes(kv...)}
+		cache.Store(sql, o)
+		return o
+	}
+	bare := opts("") // BEGIN's and COMMIT's options: no statement text
+	if attrs {
+		bare = []trace.SpanStartOption{kind, trace.WithAttributes(base...)}
+	}
+	// parent is the transaction span for a statement inside one, else ctx itself.
+	parent := func(ctx context.Context, s middleware.Session) context.Context {
+		if s != nil && s.InTx() {
+			if span, ok := s.TxValue(floorTxKey{}).(trace.Span); ok {
+				return trace.ContextWithSpan(ctx, span)
+			}
+		}
+		return ctx
+	}
+	end := func(next middleware.CallFunc, name string) middleware.CallFunc {
+		return func(ctx context.Context, c middleware.Call) error {
+			tx, _ := ctx.Value(floorTxKey{}).(trace.Span)
+			if tx != nil {
+				ctx = trace.ContextWithSpan(ctx, tx)
+			}
+			sctx, span := tr.Start(ctx, name, bare...)
+			err := next(sctx, c)
+			span.End()
+			if tx != nil {
+				tx.End()
+			}
+			return err
+		}
+	}
 	return pgprovider.Open(dsn, pgprovider.WithMiddleware(middleware.Wrappers{
 		Exec: func(next middleware.ExecFunc) middleware.ExecFunc {
 			return func(ctx context.Context, s middleware.Statement) (driver.Result, error) {
-				ctx, span := tr.Start(ctx, "statement", trace.WithSpanKind(trace.SpanKindClient))
+				ctx, span := tr.Start(parent(ctx, s.Session), "statement", opts(s.SQL)...)
 				defer span.End()
 				return next(ctx, s)
 			}
 		},
 		Query: func(next middleware.QueryFunc) middleware.QueryFunc {
 			return func(ctx context.Context, s middleware.Statement) (driver.Rows, error) {
-				ctx, span := tr.Start(ctx, "statement", trace.WithSpanKind(trace.SpanKindClient))
+				ctx, span := tr.Start(parent(ctx, s.Session), "statement", opts(s.SQL)...)
 				rows, err := next(ctx, s)
 				if err != nil {
 					span.End()
@@ -145,6 +214,18 @@ func openSpanFloor(dsn string) (*sql.DB, error) {
 				return err
 			}
 		},
+		Begin: func(next middleware.BeginFunc) middleware.BeginFunc {
+			return func(ctx context.Context, b middleware.Begin) error {
+				ctx, span := tr.Start(ctx, "transaction", bare...)
+				err := next(context.WithValue(ctx, floorTxKey{}, span), b)
+				if err != nil {
+					span.End()
+				}
+				return err
+			}
+		},
+		Commit:   func(next middleware.CallFunc) middleware.CallFunc { return end(next, "COMMIT") },
+		Rollback: func(next middleware.CallFunc) middleware.CallFunc { return end(next, "ROLLBACK") },
 	}))
 }
 
