@@ -4,8 +4,8 @@
 // exporter (package pgotel) and the Prometheus collector (package pgprom)
 // read, so the hot path pays once whatever is exported.
 //
-// Users hold a recorder as a *metrics.Recorder (package middleware/metrics), a defined type
-// over [Recorder]: pgotel and pgprom convert it back to read and feed it.
+// Users hold a recorder as a *metrics.Recorder (package middleware/metrics); pgotel and pgprom
+// reach the Recorder behind it with [Of].
 package recorder
 
 import (
@@ -147,6 +147,11 @@ func (sh *checkoutShard) take(id uint64) (int64, bool) {
 
 // since returns the time elapsed since the recorder's start.
 func (r *Recorder) since() int64 { return int64(time.Since(r.start)) }
+
+// Of returns the recorder behind a *metrics.Recorder (package middleware/metrics), and nil
+// for a nil one. That package sets it, so that the exporters reach the recorder while the
+// public type shows none of it.
+var Of func(public any) *Recorder
 
 // New returns an empty Recorder.
 func New() *Recorder { return &Recorder{start: time.Now()} }

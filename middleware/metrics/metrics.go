@@ -17,19 +17,28 @@ import (
 // Recorder accumulates operation durations by operation kind and outcome, connection creation
 // times, how long connections are held, and retry attempts. Build it with [New]; it is safe
 // for concurrent use. Export it with pgotel.NewProducer and pgprom.WithRecorder.
-type Recorder recorder.Recorder
+type Recorder struct{ r *recorder.Recorder }
+
+func init() {
+	recorder.Of = func(public any) *recorder.Recorder {
+		if p, _ := public.(*Recorder); p != nil {
+			return p.r
+		}
+		return nil
+	}
+}
 
 // New returns an empty Recorder.
-func New() *Recorder { return (*Recorder)(recorder.New()) }
+func New() *Recorder { return &Recorder{r: recorder.New()} }
 
 // Wrappers measures connects, statements, result sets and transactions, and how long
 // connections are held (from checkout to release); its rank is middleware.RankObserve.
 func (r *Recorder) Wrappers(middleware.Connector) middleware.Wrappers {
-	return (*recorder.Recorder)(r).Wrappers(nil)
+	return r.r.Wrappers(nil)
 }
 
 // AddAttempts adds n retry attempts (attempts beyond the first) to the retry attempts
 // counter, which package pgprom exports. Nothing else feeds the counter (pgotel.AddAttemptEvent
 // records span events only): call AddAttempts(1) from retry.WithOnAttempt for each attempt
 // whose Retry is set.
-func (r *Recorder) AddAttempts(n uint64) { (*recorder.Recorder)(r).AddAttempts(n) }
+func (r *Recorder) AddAttempts(n uint64) { r.r.AddAttempts(n) }

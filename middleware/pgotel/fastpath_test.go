@@ -70,7 +70,7 @@ func (d *direct) run(t *testing.T, ctx context.Context, sql string) {
 
 func (d *direct) ops() uint64 {
 	var n uint64
-	(*recorder.Recorder)(d.rec).Ops(func(o recorder.OpStats) { n += o.Duration.Count })
+	recorder.Of(d.rec).Ops(func(o recorder.OpStats) { n += o.Duration.Count })
 	return n
 }
 
@@ -173,7 +173,7 @@ func TestExecDurationIsSpanDuration(t *testing.T) {
 	}
 	span := d.sr.Ended()[0]
 	var sum float64
-	(*recorder.Recorder)(d.rec).Ops(func(o recorder.OpStats) { sum += o.Duration.Sum })
+	recorder.Of(d.rec).Ops(func(o recorder.OpStats) { sum += o.Duration.Sum })
 	if got, want := sum, span.EndTime().Sub(span.StartTime()).Seconds(); got < want-1e-9 || got > want+1e-9 || got < 0.002 {
 		t.Fatalf("metric %vs, span %vs", got, want)
 	}

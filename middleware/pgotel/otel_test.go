@@ -342,7 +342,7 @@ func TestNoSpans(t *testing.T) {
 				t.Fatalf("%d spans, want %d", n, c.want)
 			}
 			var total uint64
-			(*recorder.Recorder)(e.rec).Ops(func(o recorder.OpStats) { total += o.Duration.Count })
+			recorder.Of(e.rec).Ops(func(o recorder.OpStats) { total += o.Duration.Count })
 			if total != 1 {
 				t.Fatalf("recorded %d operations, want 1", total)
 			}

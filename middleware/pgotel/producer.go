@@ -46,7 +46,7 @@ type Producer struct {
 // NewProducer returns a producer reading rec (which may be nil when only pools are exported).
 // It accepts WithPools, WithPoolName and WithConnConfig; other options are ignored.
 func NewProducer(rec *metrics.Recorder, opts ...Option) *Producer {
-	p := &Producer{cfg: newConfig(opts), rec: (*recorder.Recorder)(rec), start: time.Now()}
+	p := &Producer{cfg: newConfig(opts), rec: recorder.Of(rec), start: time.Now()}
 	if rec != nil {
 		p.start = p.rec.Start()
 	}

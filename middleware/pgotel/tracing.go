@@ -62,7 +62,7 @@ func New(opts ...Option) *Middleware {
 	m := &Middleware{
 		cfg:    cfg,
 		tracer: tp.Tracer(scopeName),
-		rec:    (*recorder.Recorder)(cfg.rec),
+		rec:    recorder.Of(cfg.rec),
 		kind:   trace.WithSpanKind(trace.SpanKindClient),
 		stmts:  newStmtCache(stmtCacheSize),
 	}

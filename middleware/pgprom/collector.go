@@ -78,7 +78,7 @@ func NewCollector(db *sql.DB, opts ...Option) *Collector {
 		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, varLabels, labels)
 	}
 	return &Collector{
-		db: db, rec: (*recorder.Recorder)(cfg.rec),
+		db: db, rec: recorder.Of(cfg.rec),
 		maxOpen:    d("pool_max_open_connections", "Maximum number of open connections to the database (0: unlimited)."),
 		open:       d("pool_open_connections", "The number of established connections, in use and idle."),
 		inUse:      d("pool_in_use_connections", "The number of connections currently in use."),
