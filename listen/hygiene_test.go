@@ -1,7 +1,7 @@
-// This test needs the pool-hygiene change in the root package (see the listen report):
-// pooled connections drop notifications instead of buffering them, and a connection that
-// LISTENed or received a notification runs UNLISTEN * when database/sql reuses it. The lead
-// removes the build constraint once that change is in.
+// Pool hygiene, seen from the listen package: pooled database/sql connections drop
+// notifications instead of buffering them, and a connection that LISTENed or received a
+// notification runs UNLISTEN * before database/sql hands it out again; use package listen to
+// receive notifications.
 
 package listen_test
 
